@@ -1,0 +1,177 @@
+"""The FastAPI application factory: wires settings, database, middleware, errors and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leap_connect import __version__
+from leap_connect.db import create_engine, create_sessionmaker
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.kit.deps import AppContext
+from leap_connect.kit.observability import Metrics, RequestContextMiddleware, configure_logging
+from leap_connect.kit.problems import LeapConnectError, problem_response
+from leap_connect.kit.security import SecurityHeadersMiddleware
+from leap_connect.kit.templating import PACKAGE_DIR, create_templates
+from leap_connect.ops.endpoints import router as ops_router
+from leap_connect.settings import Settings
+
+log = structlog.get_logger("leap_connect.app")
+
+API_PREFIXES = ("/v2", "/openapi.json", "/connect/webhooks")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.resolved_database_url)
+    context = AppContext(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        encryptor=Encryptor(settings.encryption_keys.get_secret_value()),
+        metrics=Metrics(),
+        templates=create_templates(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Leap Connect API",
+        version=__version__,
+        summary="Find the meters your customers authorized, and follow their connections.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    _install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
+    app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
+    app.include_router(ops_router)
+    return app
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+def error_page(
+    request: Request,
+    status_code: int,
+    title: str,
+    message: str,
+    *,
+    details: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    context: AppContext = request.app.state.context
+    return context.templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "title": title,
+            "message": message,
+            "details": details or [],
+            "request_id": request.scope.get("state", {}).get("request_id"),
+            **extra,
+        },
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LeapConnectError)
+    async def expected_error(request: Request, error: LeapConnectError) -> Response:
+        if is_api_path(request.url.path):
+            return problem_response(
+                error.status_code,
+                error.title,
+                error.detail,
+                type_slug=error.type_slug,
+                errors=error.errors,
+                headers=error.headers,
+            )
+        return error_page(
+            request, error.status_code, error.title, error.detail, headers=error.headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        title = _STATUS_TITLES.get(error.status_code, "Error")
+        detail = str(error.detail) if error.detail else title
+        if is_api_path(request.url.path):
+            return problem_response(error.status_code, title, detail, headers=error.headers)
+        message = _PAGE_MESSAGES.get(error.status_code, detail)
+        return error_page(request, error.status_code, title, message, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
+                "message": item.get("msg", "invalid"),
+            }
+            for item in error.errors()
+        ]
+        if is_api_path(request.url.path):
+            return problem_response(
+                422, "Validation failed", "The request is not valid.", errors=errors
+            )
+        details = [f"{item['field']}: {item['message']}" for item in errors]
+        return error_page(
+            request, 400, "Something is wrong with this request", "Please check it.", details=details
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, error: Exception) -> Response:
+        log.warning("database_unavailable", error=type(error).__name__)
+        headers = {"Retry-After": "5"}
+        title = "Service unavailable"
+        detail = "The service is briefly unavailable. Please try again in a few seconds."
+        if is_api_path(request.url.path):
+            return problem_response(503, title, detail, headers=headers)
+        return error_page(request, 503, title, detail, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> Response:
+        log.exception("unhandled_error", error=type(error).__name__)
+        title = "Internal server error"
+        detail = "Something went wrong on our side. It has been logged; please try again."
+        if is_api_path(request.url.path):
+            return problem_response(500, title, detail)
+        return error_page(request, 500, title, detail)
+
+
+_STATUS_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+}
+
+_PAGE_MESSAGES = {
+    404: "We could not find this page. Please check the link you were given.",
+    405: "This page cannot be used that way.",
+}

@@ -1,0 +1,398 @@
+"""`leap-connect`: the one command an operator needs, from `db upgrade` to `serve` and `demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.connect import flows as flows_service
+from leap_connect.connect.links import LinkError, build_link, parse_ref_id, parse_requested_utilities
+from leap_connect.db import create_engine, create_sessionmaker, transaction
+from leap_connect.kit.crypto import Encryptor, generate_encryption_key
+from leap_connect.kit.problems import LeapConnectError
+from leap_connect.migrations import runner
+from leap_connect.organizations import service as organizations
+from leap_connect.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Leap Connect: partner-branded utility-data onboarding.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations (partners).", no_args_is_help=True)
+flows_app = typer.Typer(help="Connect flows.", no_args_is_help=True)
+users_app = typer.Typer(help="Portal users.", no_args_is_help=True)
+api_keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+links_app = typer.Typer(help="Connect links.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(flows_app, name="flows")
+app.add_typer(users_app, name="users")
+app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(links_app, name="links")
+app.add_typer(keys_app, name="keys")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise fail(str(first.get("ctx", {}).get("error") or first["msg"])) from None
+
+
+def with_session(
+    function: Callable[..., Awaitable[T]],
+) -> Callable[..., T]:
+    """Run an async command body in one committed transaction; expected errors become one line."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        settings = load_settings()
+
+        async def run() -> T:
+            engine = create_engine(settings.resolved_database_url)
+            try:
+                async with transaction(create_sessionmaker(engine)) as session:
+                    return await function(session, settings, *args, **kwargs)
+            finally:
+                await engine.dispose()
+
+        try:
+            return asyncio.run(run())
+        except LeapConnectError as error:
+            raise fail(error.detail) from None
+
+    return wrapper
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    typer.echo(json.dumps(data, default=str) if as_json else text)
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to the configured database."""
+    settings = load_settings()
+    runner.upgrade(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+# --- orgs -----------------------------------------------------------------------------------------
+
+
+@orgs_app.command("create")
+def orgs_create(
+    org_name: Annotated[str, typer.Argument(help="URL name, e.g. acme")],
+    display_name: Annotated[str, typer.Option("--display-name", help="Name customers see")],
+    logo_url: Annotated[str | None, typer.Option("--logo-url")] = None,
+    brand_color: Annotated[str | None, typer.Option("--brand-color", help="e.g. #1f6feb")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an organization (a partner)."""
+
+    @with_session
+    async def create(session: AsyncSession, settings: Settings) -> None:
+        encryptor = Encryptor(settings.encryption_keys.get_secret_value())
+        organization, secret = await organizations.create_organization(
+            session,
+            encryptor,
+            name=org_name,
+            display_name=display_name,
+            logo_url=logo_url,
+            brand_color=brand_color,
+        )
+        emit(
+            as_json,
+            {
+                "organization_id": str(organization.id),
+                "name": organization.name,
+                "display_name": organization.display_name,
+                "redirect_signing_secret": secret,
+            },
+            f"created organization {organization.name}\n"
+            f"redirect signing secret (verify thank-you redirects with it): {secret}",
+        )
+
+    create()
+
+
+# --- flows ----------------------------------------------------------------------------------------
+
+
+@flows_app.command("create")
+def flows_create(
+    org_name: str,
+    url_friendly_title: str,
+    region: Annotated[str, typer.Option("--region", help="CAISO or NYISO")],
+    utilities: Annotated[str, typer.Option("--utilities", help="Comma-separated utility IDs")],
+    customer_types: Annotated[
+        str, typer.Option("--customer-types", help="residential, commercial or both")
+    ],
+    thank_you_url: Annotated[str, typer.Option("--thank-you-url")],
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a connect flow for an organization."""
+
+    @with_session
+    async def create(session: AsyncSession, settings: Settings) -> None:
+        organization = await organizations.require_organization(session, org_name)
+        flow = await flows_service.create_flow(
+            session,
+            organization=organization,
+            url_friendly_title=url_friendly_title,
+            region=region,
+            utility_ids=split_list(utilities),
+            customer_types=split_list(customer_types),
+            thank_you_url=thank_you_url,
+            title=title,
+            development=settings.is_development,
+        )
+        link = build_link(settings.base_url, organization.name, flow.url_friendly_title)
+        emit(
+            as_json,
+            {
+                "flow_id": str(flow.id),
+                "url_friendly_title": flow.url_friendly_title,
+                "region": flow.transmission_region,
+                "utilities": flow.utility_ids,
+                "customer_types": flow.customer_types,
+                "url": link,
+            },
+            f"created flow {flow.url_friendly_title}: {link}",
+        )
+
+    create()
+
+
+# --- users and API keys ---------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    org_name: str,
+    email: str,
+    role: Annotated[str, typer.Option("--role", help="admin or member")] = "admin",
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="LEAP_CONNECT_NEW_USER_PASSWORD", help="Prompted if absent"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a portal user."""
+    if password is None:
+        if not sys.stdin.isatty():
+            raise fail("give --password (or LEAP_CONNECT_NEW_USER_PASSWORD) when not on a terminal")
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    @with_session
+    async def create(session: AsyncSession, settings: Settings) -> None:
+        organization = await organizations.require_organization(session, org_name)
+        user = await organizations.create_user(
+            session, organization=organization, email=email, password=password or "", role=role
+        )
+        emit(
+            as_json,
+            {"user_id": str(user.id), "email": user.email, "role": user.role},
+            f"created {user.role} {user.email}",
+        )
+
+    create()
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    org_name: str,
+    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated, e.g. meters:read")],
+    name: Annotated[str, typer.Option("--name")] = "API key",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key; it is printed once and only its HMAC is stored."""
+
+    @with_session
+    async def create(session: AsyncSession, settings: Settings) -> None:
+        organization = await organizations.require_organization(session, org_name)
+        issued = await organizations.create_api_key(
+            session,
+            settings.secret_key.get_secret_value(),
+            organization=organization,
+            scopes=split_list(scopes),
+            name=name,
+        )
+        emit(
+            as_json,
+            {
+                "api_key_id": str(issued.api_key.id),
+                "api_key": issued.token,
+                "scopes": issued.api_key.scopes,
+            },
+            f"API key (shown once, store it now): {issued.token}",
+        )
+
+    create()
+
+
+# --- links ----------------------------------------------------------------------------------------
+
+
+@links_app.command("create")
+def links_create(
+    org_name: str,
+    url_friendly_title: str,
+    utilities: Annotated[str | None, typer.Option("--utilities")] = None,
+    ref_id: Annotated[str | None, typer.Option("--ref-id")] = None,
+    csv_in: Annotated[
+        Path | None, typer.Option("--csv", help="CSV of Reference IDs (first column)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the CSV of links")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a Connect link, or with --csv write one link per Reference ID."""
+    if csv_in is not None and ref_id is not None:
+        raise fail("give either --ref-id or --csv, not both")
+
+    @with_session
+    async def create(session: AsyncSession, settings: Settings) -> None:
+        organization = await organizations.require_organization(session, org_name)
+        flow = await flows_service.require_flow(session, organization, url_friendly_title)
+        try:
+            requested = parse_requested_utilities([utilities or ""], offered=flow.utility_ids)
+        except LinkError as error:
+            raise fail(error.message) from None
+        requested_in_link = requested if utilities else ()
+
+        def link_for(reference: str | None) -> str:
+            return build_link(
+                settings.base_url,
+                organization.name,
+                flow.url_friendly_title,
+                requested_utilities=requested_in_link,
+                ref_id=reference,
+            )
+
+        if csv_in is None:
+            try:
+                reference = parse_ref_id(ref_id)
+            except LinkError as error:
+                raise fail(error.message) from None
+            url = link_for(reference)
+            emit(as_json, {"url": url, "ref_id": reference}, url)
+            return
+        _write_bulk_links(csv_in, output, link_for, as_json=as_json)
+
+    create()
+
+
+def _write_bulk_links(
+    csv_in: Path, output: Path | None, link_for: Callable[[str | None], str], *, as_json: bool
+) -> None:
+    try:
+        rows = list(csv.reader(csv_in.open(newline="", encoding="utf-8")))
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"cannot read {csv_in}: {error}") from None
+    header_skipped = bool(rows) and rows[0] and rows[0][0].strip().lower() in ("refid", "ref_id", "reference_id")
+    written = 0
+    rejected: list[dict[str, Any]] = []
+    destination = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        writer = csv.writer(destination)
+        writer.writerow(["ref_id", "url"])
+        with typer.progressbar(
+            enumerate(rows, start=1), length=len(rows), label="links", file=sys.stderr
+        ) as progress:
+            for line_number, row in progress:
+                if line_number == 1 and header_skipped:
+                    continue
+                value = row[0] if row else ""
+                try:
+                    reference = parse_ref_id(value)
+                    if reference is None:
+                        raise LinkError("refId", "the Reference ID is empty")
+                except LinkError as error:
+                    rejected.append({"line": line_number, "error": error.message})
+                    continue
+                writer.writerow([reference, link_for(reference)])
+                written += 1
+    finally:
+        if output:
+            destination.close()
+    for item in rejected:
+        typer.echo(f"line {item['line']}: skipped: {item['error']}", err=True)
+    summary = {"written": written, "skipped": rejected, "output": str(output) if output else None}
+    if as_json:
+        typer.echo(json.dumps(summary), err=output is None)
+    else:
+        typer.echo(f"{written} links written, {len(rejected)} rows skipped", err=True)
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new encryption key for LEAP_CONNECT_ENCRYPTION_KEYS (put it first to rotate)."""
+    typer.echo(generate_encryption_key())
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+) -> None:
+    """Serve the journey, the API and the portal with uvicorn."""
+    import uvicorn
+
+    load_settings()
+    uvicorn.run(
+        "leap_connect.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+def main() -> None:
+    app()

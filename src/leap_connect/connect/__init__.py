@@ -1,0 +1,1 @@
+"""The customer journey: landing page, utility authorization, terms and the thank-you redirect."""

@@ -1,0 +1,82 @@
+"""Creating and finding connect flows: which utilities, customer types and thank-you URL a link uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.connect import repository
+from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
+from leap_connect.kit.urls import redirect_url_problem
+from leap_connect.models import ConnectFlow, Organization
+from leap_connect.organizations.service import check_url_name
+from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_ID
+
+CUSTOMER_TYPES = ("residential", "commercial")
+
+
+async def create_flow(
+    session: AsyncSession,
+    *,
+    organization: Organization,
+    url_friendly_title: str,
+    region: str,
+    utility_ids: Sequence[str],
+    customer_types: Sequence[str],
+    thank_you_url: str,
+    title: str | None = None,
+    development: bool,
+) -> ConnectFlow:
+    check_url_name(url_friendly_title, "The flow's URL-friendly title")
+    region = region.upper()
+    if region not in TRANSMISSION_REGIONS:
+        raise ValidationFailed(
+            f'Unknown region "{region}"; regions: {", ".join(TRANSMISSION_REGIONS)}.'
+        )
+    utilities = list(dict.fromkeys(u.strip().lower() for u in utility_ids if u.strip()))
+    if not utilities:
+        raise ValidationFailed("Give at least one utility.")
+    for utility_id in utilities:
+        utility = UTILITIES_BY_ID.get(utility_id)
+        if utility is None:
+            raise ValidationFailed(
+                f'Unknown utility ID "{utility_id}". Supported: {", ".join(UTILITIES_BY_ID)}.'
+            )
+        if utility.transmission_region != region:
+            raise ValidationFailed(
+                f'{utility_id} is in {utility.transmission_region}, not in {region}.'
+            )
+    types = list(dict.fromkeys(t.strip().lower() for t in customer_types if t.strip()))
+    if not types or any(t not in CUSTOMER_TYPES for t in types):
+        raise ValidationFailed(
+            f"Customer types must be one or both of {', '.join(CUSTOMER_TYPES)}."
+        )
+    problem = redirect_url_problem(thank_you_url, development=development)
+    if problem:
+        raise ValidationFailed(problem)
+    if await repository.get_flow(session, organization.id, url_friendly_title):
+        raise Conflict(
+            f'{organization.name} already has a flow named "{url_friendly_title}".'
+        )
+    flow = ConnectFlow(
+        organization_id=organization.id,
+        url_friendly_title=url_friendly_title,
+        title=title or url_friendly_title.replace("-", " ").capitalize(),
+        transmission_region=region,
+        utility_ids=utilities,
+        customer_types=types,
+        thank_you_url=thank_you_url,
+    )
+    session.add(flow)
+    await session.flush()
+    return flow
+
+
+async def require_flow(
+    session: AsyncSession, organization: Organization, url_friendly_title: str
+) -> ConnectFlow:
+    flow = await repository.get_flow(session, organization.id, url_friendly_title)
+    if flow is None:
+        raise NotFound(f'{organization.name} has no flow named "{url_friendly_title}".')
+    return flow

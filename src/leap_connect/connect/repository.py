@@ -1,0 +1,76 @@
+"""Queries for flows, connect sessions and utility authorizations."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.models import ConnectFlow, ConnectSession, UtilityAuthorization
+
+
+async def get_flow(
+    session: AsyncSession, organization_id: uuid.UUID, url_friendly_title: str
+) -> ConnectFlow | None:
+    result = await session.execute(
+        select(ConnectFlow).where(
+            ConnectFlow.organization_id == organization_id,
+            ConnectFlow.url_friendly_title == url_friendly_title,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_flows(session: AsyncSession, organization_id: uuid.UUID) -> list[ConnectFlow]:
+    result = await session.execute(
+        select(ConnectFlow)
+        .where(ConnectFlow.organization_id == organization_id)
+        .order_by(ConnectFlow.url_friendly_title)
+    )
+    return list(result.scalars())
+
+
+async def get_connect_session(
+    session: AsyncSession, connect_session_id: uuid.UUID
+) -> ConnectSession | None:
+    return await session.get(ConnectSession, connect_session_id)
+
+
+async def find_open_connect_session(
+    session: AsyncSession, *, flow_id: uuid.UUID, browser_binding_hmac: str, partner_reference: str | None
+) -> ConnectSession | None:
+    result = await session.execute(
+        select(ConnectSession)
+        .where(
+            ConnectSession.flow_id == flow_id,
+            ConnectSession.browser_binding_hmac == browser_binding_hmac,
+            ConnectSession.partner_reference.is_(None)
+            if partner_reference is None
+            else ConnectSession.partner_reference == partner_reference,
+            ConnectSession.status.in_(("CREATED", "UPDATED")),
+        )
+        .order_by(ConnectSession.created_at.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_authorizations(
+    session: AsyncSession, connect_session_id: uuid.UUID
+) -> list[UtilityAuthorization]:
+    result = await session.execute(
+        select(UtilityAuthorization)
+        .where(UtilityAuthorization.connect_session_id == connect_session_id)
+        .order_by(UtilityAuthorization.created_at)
+    )
+    return list(result.scalars())
+
+
+async def get_authorization_by_state(
+    session: AsyncSession, state_hmac: str
+) -> UtilityAuthorization | None:
+    result = await session.execute(
+        select(UtilityAuthorization).where(UtilityAuthorization.state_hmac == state_hmac)
+    )
+    return result.scalar_one_or_none()

@@ -1,0 +1,1 @@
+"""Small helpers shared by every domain: crypto, problem responses, pagination, safe URLs."""

@@ -1,0 +1,21 @@
+"""The one Jinja2 environment for every server-rendered page (journey, errors, portal)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATE_DIRS = [PACKAGE_DIR / "connect" / "templates", PACKAGE_DIR / "portal" / "templates"]
+
+
+def create_templates() -> Jinja2Templates:
+    environment = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(path)) for path in TEMPLATE_DIRS]),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=environment)

@@ -1,0 +1,1 @@
+"""What an operator's tooling reads: health, readiness and metrics."""

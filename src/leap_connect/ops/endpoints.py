@@ -1,0 +1,36 @@
+"""`/healthz` (the process answers), `/readyz` (the database answers) and `/metrics`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from leap_connect.kit.deps import AppContextDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(context: AppContextDep) -> JSONResponse:
+    try:
+        async with context.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:  # any failure to reach the database means "not ready"
+        return JSONResponse(
+            {"status": "unavailable", "database": type(error).__name__},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/metrics")
+async def metrics(request: Request, context: AppContextDep) -> Response:
+    return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)

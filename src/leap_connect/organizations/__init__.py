@@ -1,0 +1,1 @@
+"""Partners: organizations, their portal users and their API keys."""

@@ -1,0 +1,150 @@
+"""Creating organizations, portal users and API keys, and checking API keys."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.kit.crypto import Encryptor, generate_token, keyed_hash, token_checksum_ok
+from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
+from leap_connect.models import ApiKey, Organization, User, utc_now
+from leap_connect.organizations import repository
+
+API_KEY_PREFIX = "lc_live_"
+API_KEY_SCOPES = ("meters:read", "meters:write", "connect:read", "connect:write", "webhooks:manage")
+ROLES = ("admin", "member")
+URL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+password_hasher = PasswordHasher()
+
+
+def check_url_name(value: str, what: str) -> str:
+    if not URL_NAME.match(value):
+        raise ValidationFailed(
+            f'{what} "{value}" must be 1–63 lowercase letters, digits and hyphens, '
+            "starting and ending with a letter or digit."
+        )
+    return value
+
+
+async def create_organization(
+    session: AsyncSession,
+    encryptor: Encryptor,
+    *,
+    name: str,
+    display_name: str,
+    logo_url: str | None = None,
+    brand_color: str | None = None,
+) -> tuple[Organization, str]:
+    """The new organization and its redirect-signing secret (shown to the partner)."""
+    check_url_name(name, "The organization name")
+    if not display_name.strip():
+        raise ValidationFailed("The display name must not be empty.")
+    if brand_color is not None and not HEX_COLOR.match(brand_color):
+        raise ValidationFailed(f'The brand colour "{brand_color}" must look like #1f6feb.')
+    if logo_url is not None and not logo_url.startswith("https://"):
+        raise ValidationFailed("The logo URL must start with https://.")
+    if await repository.get_organization_by_name(session, name):
+        raise Conflict(f'An organization named "{name}" already exists.')
+    signing_secret = secrets.token_hex(32)
+    organization = Organization(
+        name=name,
+        display_name=display_name.strip(),
+        logo_url=logo_url,
+        brand_color=(brand_color or "#1f6feb").lower(),
+        redirect_signing_secret_encrypted=encryptor.encrypt(signing_secret),
+    )
+    session.add(organization)
+    await session.flush()
+    return organization, signing_secret
+
+
+async def require_organization(session: AsyncSession, name: str) -> Organization:
+    organization = await repository.get_organization_by_name(session, name)
+    if organization is None:
+        raise NotFound(f'There is no organization named "{name}".')
+    return organization
+
+
+async def rotate_redirect_signing_secret(
+    encryptor: Encryptor, organization: Organization
+) -> str:
+    signing_secret = secrets.token_hex(32)
+    organization.redirect_signing_secret_encrypted = encryptor.encrypt(signing_secret)
+    return signing_secret
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    organization: Organization,
+    email: str,
+    password: str,
+    role: str = "admin",
+) -> User:
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise ValidationFailed(f'"{email}" is not an e-mail address.')
+    if role not in ROLES:
+        raise ValidationFailed(f'The role must be one of {", ".join(ROLES)}, not "{role}".')
+    if len(password) < 12:
+        raise ValidationFailed("The password must be at least 12 characters long.")
+    if await repository.get_user_by_email(session, email):
+        raise Conflict(f"A user with the e-mail {email} already exists.")
+    user = User(
+        organization_id=organization.id,
+        email=email,
+        password_hash=password_hasher.hash(password),
+        role=role,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    token: str
+
+
+async def create_api_key(
+    session: AsyncSession,
+    secret_key: str,
+    *,
+    organization: Organization,
+    scopes: list[str],
+    name: str = "API key",
+) -> IssuedApiKey:
+    """A new key; the token is returned once and only its HMAC is stored."""
+    unknown = [scope for scope in scopes if scope not in API_KEY_SCOPES]
+    if unknown or not scopes:
+        problem = f"Unknown scope {', '.join(unknown)}." if unknown else "Give at least one scope."
+        raise ValidationFailed(f"{problem} Scopes: {', '.join(API_KEY_SCOPES)}.")
+    token = generate_token(API_KEY_PREFIX)
+    api_key = ApiKey(
+        organization_id=organization.id,
+        name=name,
+        token_hint=f"{token[: len(API_KEY_PREFIX) + 4]}…{token[-4:]}",
+        token_hmac=keyed_hash(secret_key, token),
+        scopes=sorted(set(scopes)),
+    )
+    session.add(api_key)
+    await session.flush()
+    return IssuedApiKey(api_key=api_key, token=token)
+
+
+async def authenticate_api_key(session: AsyncSession, secret_key: str, token: str) -> ApiKey | None:
+    if not token_checksum_ok(token, API_KEY_PREFIX):
+        return None
+    api_key = await repository.get_api_key_by_hmac(session, keyed_hash(secret_key, token))
+    if api_key is None or api_key.revoked_at is not None:
+        return None
+    api_key.last_used_at = utc_now()
+    return api_key

@@ -1,0 +1,101 @@
+"""Configuration from `LEAP_CONNECT_*` environment variables, with safe defaults for development."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-secret-key-do-not-use-in-production"
+# A Fernet key (32 url-safe base64 bytes); only good enough for a laptop.
+DEVELOPMENT_ENCRYPTION_KEY = "bGVhcC1jb25uZWN0LWRldmVsb3BtZW50LW9ubHktMzI="
+
+
+class UtilitySettings(BaseModel):
+    """Where one utility's endpoints are and how we authenticate to them.
+
+    Green Button utilities use the OAuth fields; UtilityAPI utilities use the form and API fields.
+    A field left empty falls back to the built-in sandbox when sandbox mode is on.
+    """
+
+    authorize_url: str | None = None
+    token_url: str | None = None
+    revoke_url: str | None = None
+    resource_base_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    scope: str | None = None
+    form_url: str | None = None
+    api_base_url: str | None = None
+    api_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEAP_CONNECT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".leap-connect")
+    database_url: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)
+    sandbox: bool = False
+    utilities: dict[str, UtilitySettings] = Field(default_factory=dict)
+    http_timeout_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @field_validator("utilities", mode="before")
+    @classmethod
+    def _normalize_utility_keys(cls, value: Any) -> Any:
+        # Shell variables cannot carry '-', so CECONY_UTILITYAPI names `cecony-utilityapi`.
+        if isinstance(value, dict):
+            return {str(key).lower().replace("_", "-"): item for key, item in value.items()}
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        if self.secret_key.get_secret_value() in ("", DEVELOPMENT_SECRET_KEY):
+            raise ValueError("LEAP_CONNECT_SECRET_KEY must be set to a secret of your own in production")
+        keys = self.encryption_keys.get_secret_value()
+        if keys in ("", DEVELOPMENT_ENCRYPTION_KEY) or DEVELOPMENT_ENCRYPTION_KEY in keys.split(","):
+            raise ValueError(
+                "LEAP_CONNECT_ENCRYPTION_KEYS must be set to keys of your own in production "
+                "(generate one with: leap-connect keys generate)"
+            )
+        if not self.base_url.startswith("https://"):
+            raise ValueError("LEAP_CONNECT_BASE_URL must be an https:// URL in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'leap-connect.db').resolve()}"
+
+    def utility(self, utility_id: str) -> UtilitySettings:
+        return self.utilities.get(utility_id, UtilitySettings())
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

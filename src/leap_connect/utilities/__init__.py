@@ -1,0 +1,1 @@
+"""Utilities: the registry of supported utilities and one connector per protocol."""
