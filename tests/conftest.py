@@ -1,4 +1,4 @@
-"""Test fixtures: a fresh database per test (SQLite by default, PostgreSQL with TEST_DATABASE_URL)."""
+"""Test fixtures: a fresh database per test (SQLite, or PostgreSQL with TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def drop_postgres_database(name: str) -> None:
 
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Migrated once per test worker: a SQLite file to copy, or a PostgreSQL database to truncate."""
+    """Migrated once per test worker: a SQLite file to copy, or a PostgreSQL database to empty."""
     if TEST_DATABASE_URL:
         name = f"leap_connect_test_{worker_name()}_{uuid.uuid4().hex[:8]}"
         url = create_postgres_database(name)

@@ -1,3 +1,3 @@
-"""Leap Connect: partner-branded onboarding that gets customers to share their utility meter data."""
+"""Leap Connect: partner-branded onboarding for sharing utility meter data."""
 
 __version__ = "0.1.0"

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
+from leap_connect.connect.endpoints import router as connect_router
 from leap_connect.db import create_engine, create_sessionmaker
+from leap_connect.demo.endpoints import router as demo_router
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.deps import AppContext
-from leap_connect.kit.observability import Metrics, RequestContextMiddleware, configure_logging
+from leap_connect.kit.http import HttpClientFactory
+from leap_connect.kit.observability import (
+    Metrics,
+    RequestContextMiddleware,
+    UnhandledErrorMiddleware,
+    configure_logging,
+)
+from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR, create_templates
 from leap_connect.ops.endpoints import router as ops_router
+from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
+from leap_connect.utilities.connectors import build_connectors
 
 log = structlog.get_logger("leap_connect.app")
 
@@ -34,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     engine = create_engine(settings.resolved_database_url)
+    http = HttpClientFactory(timeout=settings.http_timeout_seconds)
     context = AppContext(
         settings=settings,
         engine=engine,
@@ -41,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         encryptor=Encryptor(settings.encryption_keys.get_secret_value()),
         metrics=Metrics(),
         templates=create_templates(),
+        http=http,
+        connectors=build_connectors(settings, http),
     )
 
     @asynccontextmanager
@@ -58,41 +71,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.context = context
     _install_error_handlers(app)
+    app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers[Exception])
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
     app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
     app.include_router(ops_router)
+    if settings.sandbox:
+        app.include_router(sandbox_router(settings))
+    if settings.demo:
+        app.include_router(demo_router)
+    # Last: the landing page's route matches any two path segments.
+    app.include_router(connect_router)
     return app
 
 
 def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
-
-
-def error_page(
-    request: Request,
-    status_code: int,
-    title: str,
-    message: str,
-    *,
-    details: list[str] | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> HTMLResponse:
-    context: AppContext = request.app.state.context
-    return context.templates.TemplateResponse(
-        request,
-        "error.html",
-        {
-            "title": title,
-            "message": message,
-            "details": details or [],
-            "request_id": request.scope.get("state", {}).get("request_id"),
-            **extra,
-        },
-        status_code=status_code,
-        headers=headers,
-    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -135,7 +129,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         details = [f"{item['field']}: {item['message']}" for item in errors]
         return error_page(
-            request, 400, "Something is wrong with this request", "Please check it.", details=details
+            request,
+            400,
+            "Something is wrong with this request",
+            "Please check it.",
+            details=details,
         )
 
     @app.exception_handler(OperationalError)

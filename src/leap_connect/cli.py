@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
@@ -16,7 +17,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import flows as flows_service
-from leap_connect.connect.links import LinkError, build_link, parse_ref_id, parse_requested_utilities
+from leap_connect.connect.links import (
+    LinkError,
+    build_link,
+    parse_ref_id,
+    parse_requested_utilities,
+)
 from leap_connect.db import create_engine, create_sessionmaker, transaction
 from leap_connect.kit.crypto import Encryptor, generate_encryption_key
 from leap_connect.kit.problems import LeapConnectError
@@ -209,7 +215,9 @@ def users_create(
     role: Annotated[str, typer.Option("--role", help="admin or member")] = "admin",
     password: Annotated[
         str | None,
-        typer.Option("--password", envvar="LEAP_CONNECT_NEW_USER_PASSWORD", help="Prompted if absent"),
+        typer.Option(
+            "--password", envvar="LEAP_CONNECT_NEW_USER_PASSWORD", help="Prompted if absent"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -319,23 +327,40 @@ def links_create(
     create()
 
 
+def _read_csv_rows(csv_in: Path) -> list[tuple[int, list[str]]]:
+    """Each CSV record with the line it starts on: a quoted field may span several lines."""
+    rows: list[tuple[int, list[str]]] = []
+    line_number = 1
+    try:
+        # utf-8-sig: spreadsheets start the UTF-8 CSV files they export with a byte-order mark.
+        with csv_in.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            for row in reader:
+                rows.append((line_number, row))
+                line_number = reader.line_num + 1
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"cannot read {csv_in}: {error}") from None
+    except csv.Error as error:
+        raise fail(f"cannot read {csv_in}: line {line_number}: {error}") from None
+    return rows
+
+
 def _write_bulk_links(
     csv_in: Path, output: Path | None, link_for: Callable[[str | None], str], *, as_json: bool
 ) -> None:
-    try:
-        rows = list(csv.reader(csv_in.open(newline="", encoding="utf-8")))
-    except (OSError, UnicodeDecodeError) as error:
-        raise fail(f"cannot read {csv_in}: {error}") from None
-    header_skipped = bool(rows) and rows[0] and rows[0][0].strip().lower() in ("refid", "ref_id", "reference_id")
+    rows = _read_csv_rows(csv_in)
+    header_skipped = (
+        bool(rows)
+        and bool(rows[0][1])
+        and rows[0][1][0].strip().lower() in ("refid", "ref_id", "reference_id")
+    )
     written = 0
     rejected: list[dict[str, Any]] = []
     destination = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
         writer = csv.writer(destination)
         writer.writerow(["ref_id", "url"])
-        with typer.progressbar(
-            enumerate(rows, start=1), length=len(rows), label="links", file=sys.stderr
-        ) as progress:
+        with typer.progressbar(rows, length=len(rows), label="links", file=sys.stderr) as progress:
             for line_number, row in progress:
                 if line_number == 1 and header_skipped:
                     continue
@@ -394,5 +419,98 @@ def serve(
     )
 
 
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run the jobs due now, then exit")] = False,
+    lease_seconds: Annotated[
+        float,
+        typer.Option("--lease-seconds", help="How long a job is held before others may take it"),
+    ] = 60.0,
+    poll_seconds: Annotated[
+        float, typer.Option("--poll-seconds", help="How often to look for due jobs when idle")
+    ] = 1.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Jobs run at once")] = 10,
+) -> None:
+    """Run background jobs until SIGTERM or Ctrl-C (a second one abandons running jobs).
+
+    Handlers register from every `leap_connect.<feature>.tasks` module, plus the modules named,
+    comma-separated, in LEAP_CONNECT_JOB_MODULES.
+    """
+    if lease_seconds <= 0 or poll_seconds <= 0 or concurrency < 1:
+        raise fail("--lease-seconds and --poll-seconds must be positive, --concurrency at least 1")
+    from datetime import timedelta
+
+    from leap_connect.jobs.worker import run_worker
+
+    settings = load_settings()
+    run_async(
+        run_worker(
+            settings,
+            once=once,
+            lease=timedelta(seconds=lease_seconds),
+            poll_interval=poll_seconds,
+            batch_size=concurrency,
+        )
+    )
+
+
 def main() -> None:
     app()
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """Run everything with no configuration: SQLite, the sandbox utilities and a demo partner."""
+    from leap_connect.demo.run import run_demo
+
+    settings = load_settings()
+    base_url = (
+        settings.base_url if "LEAP_CONNECT_BASE_URL" in os.environ else f"http://{host}:{port}"
+    )
+    settings = settings.model_copy(update={"sandbox": True, "demo": True, "base_url": base_url})
+    run_async(run_demo(settings, host=host, port=port))
+
+
+@app.command("sandbox")
+def sandbox(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 9100,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redirect-uri", help="Allowed redirect URI (repeat); default: a local serve"
+        ),
+    ] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+    client_secret: Annotated[str | None, typer.Option("--client-secret")] = None,
+    public_base_url: Annotated[str | None, typer.Option("--public-base-url")] = None,
+) -> None:
+    """Run the sandbox Green Button data custodians alone (at /sandbox/pge, /sandbox/sce, ...)."""
+    from leap_connect.sandbox.green_button import (
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        RegisteredClient,
+        run_standalone,
+    )
+
+    uris = tuple(redirect_uri or ())
+    if not uris:
+        uris = tuple(
+            f"http://127.0.0.1:8000/connect/callback/{utility_id}"
+            for utility_id in ("pge", "sce", "sdge")
+        )
+    run_standalone(
+        host,
+        port,
+        (public_base_url or f"http://{host}:{port}").rstrip("/"),
+        [
+            RegisteredClient(
+                client_id=client_id or SANDBOX_CLIENT_ID,
+                client_secret=client_secret or SANDBOX_CLIENT_SECRET,
+                redirect_uris=uris,
+            )
+        ],
+    )

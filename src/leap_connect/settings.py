@@ -6,10 +6,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_SECRET_KEY = "development-secret-key-do-not-use-in-production"
+DEVELOPMENT_SECRET_KEY = "development-secret-key-do-not-use-in-production"  # noqa: S105
 # A Fernet key (32 url-safe base64 bytes); only good enough for a laptop.
 DEVELOPMENT_ENCRYPTION_KEY = "bGVhcC1jb25uZWN0LWRldmVsb3BtZW50LW9ubHktMzI="
 
@@ -29,6 +30,7 @@ class UtilitySettings(BaseModel):
     client_secret: SecretStr | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+    ca_bundle: Path | None = None
     scope: str | None = None
     form_url: str | None = None
     api_base_url: str | None = None
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)
     sandbox: bool = False
+    demo: bool = False
     utilities: dict[str, UtilitySettings] = Field(default_factory=dict)
     http_timeout_seconds: float = 10.0
     log_level: str = "INFO"
@@ -62,6 +65,23 @@ class Settings(BaseSettings):
             return {str(key).lower().replace("_", "-"): item for key, item in value.items()}
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_encryption_keys(cls, value: SecretStr) -> SecretStr:
+        # A bad key would otherwise surface later, as a traceback from the first encryption.
+        keys = [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
+        hint = "(generate one with: leap-connect keys generate)"
+        if not keys:
+            raise ValueError(f"LEAP_CONNECT_ENCRYPTION_KEYS must hold at least one key {hint}")
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    f"LEAP_CONNECT_ENCRYPTION_KEYS: key {position} is not a valid key {hint}"
+                ) from None
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -72,9 +92,13 @@ class Settings(BaseSettings):
         if self.env != "production":
             return self
         if self.secret_key.get_secret_value() in ("", DEVELOPMENT_SECRET_KEY):
-            raise ValueError("LEAP_CONNECT_SECRET_KEY must be set to a secret of your own in production")
+            raise ValueError(
+                "LEAP_CONNECT_SECRET_KEY must be set to a secret of your own in production"
+            )
         keys = self.encryption_keys.get_secret_value()
-        if keys in ("", DEVELOPMENT_ENCRYPTION_KEY) or DEVELOPMENT_ENCRYPTION_KEY in keys.split(","):
+        if keys in ("", DEVELOPMENT_ENCRYPTION_KEY) or DEVELOPMENT_ENCRYPTION_KEY in keys.split(
+            ","
+        ):
             raise ValueError(
                 "LEAP_CONNECT_ENCRYPTION_KEYS must be set to keys of your own in production "
                 "(generate one with: leap-connect keys generate)"

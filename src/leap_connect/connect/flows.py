@@ -1,4 +1,4 @@
-"""Creating and finding connect flows: which utilities, customer types and thank-you URL a link uses."""
+"""Connect flows: which utilities, customer types and thank-you URL a link uses."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def create_flow(
             )
         if utility.transmission_region != region:
             raise ValidationFailed(
-                f'{utility_id} is in {utility.transmission_region}, not in {region}.'
+                f"{utility_id} is in {utility.transmission_region}, not in {region}."
             )
     types = list(dict.fromkeys(t.strip().lower() for t in customer_types if t.strip()))
     if not types or any(t not in CUSTOMER_TYPES for t in types):
@@ -56,9 +56,7 @@ async def create_flow(
     if problem:
         raise ValidationFailed(problem)
     if await repository.get_flow(session, organization.id, url_friendly_title):
-        raise Conflict(
-            f'{organization.name} already has a flow named "{url_friendly_title}".'
-        )
+        raise Conflict(f'{organization.name} already has a flow named "{url_friendly_title}".')
     flow = ConnectFlow(
         organization_id=organization.id,
         url_friendly_title=url_friendly_title,

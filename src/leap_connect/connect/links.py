@@ -26,9 +26,7 @@ class LinkRequest:
     ref_id: str | None
 
 
-def parse_requested_utilities(
-    values: Iterable[str], *, offered: Sequence[str]
-) -> tuple[str, ...]:
+def parse_requested_utilities(values: Iterable[str], *, offered: Sequence[str]) -> tuple[str, ...]:
     """Comma-separated or repeated IDs, trimmed, case-insensitive, deduplicated, in given order.
 
     Nothing requested means every utility the flow offers.

@@ -38,7 +38,11 @@ async def get_connect_session(
 
 
 async def find_open_connect_session(
-    session: AsyncSession, *, flow_id: uuid.UUID, browser_binding_hmac: str, partner_reference: str | None
+    session: AsyncSession,
+    *,
+    flow_id: uuid.UUID,
+    browser_binding_hmac: str,
+    partner_reference: str | None,
 ) -> ConnectSession | None:
     result = await session.execute(
         select(ConnectSession)

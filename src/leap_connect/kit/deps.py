@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by every router: the app context and the request's database session."""
+"""FastAPI dependencies for every router: the app context and the request's database session."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from leap_connect.settings import Settings
 if TYPE_CHECKING:
     from fastapi.templating import Jinja2Templates
 
+    from leap_connect.kit.http import HttpClientFactory
+    from leap_connect.utilities.connector import Connector
+
 
 @dataclass
 class AppContext:
@@ -27,6 +30,8 @@ class AppContext:
     encryptor: Encryptor
     metrics: Metrics
     templates: Jinja2Templates
+    http: HttpClientFactory
+    connectors: dict[str, Connector]
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -96,12 +100,50 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+class UnhandledErrorMiddleware:
+    """Renders an unhandled error's 500 response inside the other middleware.
+
+    Starlette answers unhandled errors from its outermost layer, past the middleware that add the
+    request ID and the security headers; answering here keeps both on the 500, and its log line
+    keeps the request ID.
+    """
+
+    def __init__(
+        self, app: ASGIApp, handler: Callable[[Request, Exception], Response | Awaitable[Response]]
+    ) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as error:
+            if started:
+                raise
+            response = self.handler(Request(scope, receive), error)
+            if inspect.isawaitable(response):
+                response = await response
+            await response(scope, receive, send)
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             # Only echo IDs that cannot smuggle anything into logs or headers.
-            if 0 < len(candidate) <= 128 and all(c.isalnum() or c in "-_." for c in candidate):
+            if 0 < len(candidate) <= 128 and all(
+                c.isascii() and (c.isalnum() or c in "-_.") for c in candidate
+            ):
                 return candidate
     return None
 

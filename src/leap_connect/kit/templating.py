@@ -8,7 +8,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = [PACKAGE_DIR / "connect" / "templates", PACKAGE_DIR / "portal" / "templates"]
+TEMPLATE_DIRS = [
+    PACKAGE_DIR / "connect" / "templates",
+    PACKAGE_DIR / "portal" / "templates",
+    PACKAGE_DIR / "demo" / "templates",
+]
 
 
 def create_templates() -> Jinja2Templates:

@@ -1,4 +1,4 @@
-"""Which URLs may be used as redirect targets: https only, plain http to localhost in development."""
+"""Which URLs may be redirect targets: https only, plain http to localhost in development."""
 
 from __future__ import annotations
 

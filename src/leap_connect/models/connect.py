@@ -1,4 +1,4 @@
-"""The customer journey: flows, their terms documents, connect sessions and utility authorizations."""
+"""The customer journey: flows, terms documents, connect sessions and utility authorizations."""
 
 from __future__ import annotations
 

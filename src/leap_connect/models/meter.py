@@ -51,7 +51,9 @@ class ConnectionReference(Base):
     """A `refId` under which a meter was connected; a meter gathers one per re-authorization."""
 
     __tablename__ = "connection_references"
-    __table_args__ = (Index("ix_connection_references_org_reference", "organization_id", "reference"),)
+    __table_args__ = (
+        Index("ix_connection_references_org_reference", "organization_id", "reference"),
+    )
 
     meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
     reference: Mapped[str] = mapped_column(String(255), primary_key=True)

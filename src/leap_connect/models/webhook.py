@@ -54,9 +54,7 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
 class WebhookDeliveryAttempt(IdMixin, Base):
     __tablename__ = "webhook_delivery_attempts"
 
-    delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("webhook_deliveries.id"), index=True
-    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
     attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
     status_code: Mapped[int | None]
     duration_ms: Mapped[int]

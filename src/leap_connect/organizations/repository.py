@@ -15,7 +15,9 @@ async def get_organization_by_name(session: AsyncSession, name: str) -> Organiza
     return result.scalar_one_or_none()
 
 
-async def get_organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization | None:
+async def get_organization(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> Organization | None:
     return await session.get(Organization, organization_id)
 
 

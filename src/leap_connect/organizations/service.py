@@ -72,9 +72,7 @@ async def require_organization(session: AsyncSession, name: str) -> Organization
     return organization
 
 
-async def rotate_redirect_signing_secret(
-    encryptor: Encryptor, organization: Organization
-) -> str:
+async def rotate_redirect_signing_secret(encryptor: Encryptor, organization: Organization) -> str:
     signing_secret = secrets.token_hex(32)
     organization.redirect_signing_secret_encrypted = encryptor.encrypt(signing_secret)
     return signing_secret

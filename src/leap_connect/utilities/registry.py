@@ -31,7 +31,9 @@ UTILITIES: tuple[Utility, ...] = (
 
 UTILITIES_BY_ID: dict[str, Utility] = {utility.utility_id: utility for utility in UTILITIES}
 UTILITY_IDS: tuple[str, ...] = tuple(UTILITIES_BY_ID)
-TRANSMISSION_REGIONS: tuple[str, ...] = tuple(dict.fromkeys(u.transmission_region for u in UTILITIES))
+TRANSMISSION_REGIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(u.transmission_region for u in UTILITIES)
+)
 
 
 def get_utility(utility_id: str) -> Utility | None:

@@ -1,0 +1,358 @@
+"""The customer journey's pages: landing, session page, utility callback and the finish redirect."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from leap_connect.connect import service
+from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
+from leap_connect.db import transaction
+from leap_connect.kit.csrf import (
+    CSRF_FIELD,
+    browser_id,
+    csrf_ok,
+    csrf_token,
+    ensure_browser_id,
+    set_browser_cookie,
+)
+from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
+from leap_connect.kit.pages import error_page
+from leap_connect.kit.problems import Forbidden, NotFound
+from leap_connect.utilities.connector import ConnectorError
+from leap_connect.utilities.connectors import redirect_uri
+from leap_connect.utilities.registry import UTILITIES_BY_ID
+
+router = APIRouter(include_in_schema=False)
+log = structlog.get_logger("leap_connect.connect")
+
+HEX = re.compile(r"^[0-9a-fA-F]{6}$")
+MAX_FORM_FIELDS = 30
+
+
+@router.get("/brand/{color}.css")
+async def brand_stylesheet(color: str) -> Response:
+    """The partner's colour as CSS, since the Content-Security-Policy forbids inline styles."""
+    if not HEX.match(color):
+        raise NotFound("Unknown colour.")
+    return Response(
+        f":root {{ --brand: #{color.lower()}; }}\n",
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+# --- session page and callback (fixed paths first: the landing route matches any two segments) ----
+
+
+@router.get("/connect/sessions/{connect_session_id}")
+async def session_page(
+    request: Request, connect_session_id: uuid.UUID, session: SessionDep, context: AppContextDep
+) -> Response:
+    browser = _browser(request, context)
+    view = await service.load_session_view(
+        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+    )
+    return _render_session(request, context, view, browser)
+
+
+@router.post("/connect/sessions/{connect_session_id}")
+async def session_action(
+    request: Request, connect_session_id: uuid.UUID, session: SessionDep, context: AppContextDep
+) -> Response:
+    browser = _browser(request, context)
+    form = await _checked_form(request, context, browser)
+    view = await service.load_session_view(
+        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+    )
+    if view.connect_session.status in ("COMPLETED", "CLOSED") and form.get("action") != "continue":
+        raise JourneyRefused(
+            "This sign-up is finished. Open the link you were given to start again."
+        )
+    utility_id = str(form.get("utility_id", ""))
+    if utility_id:
+        url = await service.begin_authorization(
+            session,
+            connect_session=view.connect_session,
+            flow=view.flow,
+            utility_id=utility_id,
+            connectors=context.connectors,
+            encryptor=context.encryptor,
+            secret_key=context.secret_key,
+            redirect_uri=redirect_uri(context.settings, utility_id),
+        )
+        return RedirectResponse(url, status_code=303)
+    if form.get("action") == "continue":
+        try:
+            thank_you = service.finish(view, context.encryptor)
+        except JourneyRefused as refusal:
+            service.touch(view.connect_session)
+            return _render_session(
+                request, context, view, browser, message=refusal.detail, status=400
+            )
+        return RedirectResponse(thank_you, status_code=303)
+    raise JourneyRefused("Choose a utility to connect, or continue.")
+
+
+@router.get("/connect/callback/{utility_id}")
+async def utility_callback(request: Request, utility_id: str, context: AppContextDep) -> Response:
+    """Back from the utility. Two short transactions around the token exchange, because the
+    state must be taken (single use) before the slow network call and the result written after."""
+    if utility_id not in UTILITIES_BY_ID:
+        raise NotFound(f'"{utility_id}" is not a utility Leap Connect supports.')
+    browser = _browser(request, context)
+    params = {key: value for key, value in request.query_params.items()}
+    async with transaction(context.sessionmaker) as session:
+        claimed = await service.claim_callback(
+            session,
+            utility_id=utility_id,
+            state=params.get("state"),
+            binding=_binding(context, browser),
+            secret_key=context.secret_key,
+            encryptor=context.encryptor,
+            redirect_uri=redirect_uri(context.settings, utility_id),
+        )
+    if isinstance(claimed, service.RefusedCallback):
+        if claimed.already_completed and claimed.connect_session_id:
+            return _to_session(claimed.connect_session_id)
+        actions = _session_actions(claimed.connect_session_id)
+        return error_page(
+            request,
+            400,
+            "We could not complete this connection",
+            f"{claimed.reason} For your security, please start the connection again.",
+            actions=actions,
+            csrf_token=_csrf(context, browser),
+        )
+    connector = context.connectors.get(utility_id)
+    try:
+        if connector is None:
+            raise ConnectorError("utility_down", "This utility is not configured.")
+        result = await connector.complete(claimed.start, params)
+    except ConnectorError as failure:
+        log.info("authorization_failed", utility_id=utility_id, code=failure.code)
+        async with transaction(context.sessionmaker) as session:
+            await service.fail_authorization(
+                session, claimed=claimed, code=failure.code, description=failure.message
+            )
+        return _failure_page(request, context, browser, utility_id, claimed, failure)
+    async with transaction(context.sessionmaker) as session:
+        meters = await service.complete_authorization(
+            session, claimed=claimed, result=result, encryptor=context.encryptor
+        )
+    log.info("authorization_completed", utility_id=utility_id, meters=len(meters))
+    return _to_session(claimed.connect_session_id)
+
+
+# --- landing page --------------------------------------------------------------------------------
+
+
+@router.get("/{org_name}/{url_friendly_title}")
+@router.get("/{org_name}/{url_friendly_title}/", include_in_schema=False)
+async def landing_page(
+    request: Request,
+    org_name: str,
+    url_friendly_title: str,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    landing = await _landing(request, session, org_name, url_friendly_title)
+    browser, is_new = ensure_browser_id(request, development=context.settings.is_development)
+    response = _render_landing(request, context, landing, browser)
+    if is_new:
+        set_browser_cookie(response, browser, development=context.settings.is_development)
+    return response
+
+
+@router.post("/{org_name}/{url_friendly_title}")
+@router.post("/{org_name}/{url_friendly_title}/", include_in_schema=False)
+async def landing_submit(
+    request: Request,
+    org_name: str,
+    url_friendly_title: str,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    browser = _browser(request, context)
+    form = await _checked_form(request, context, browser)
+    assert browser is not None
+    landing = await _landing(request, session, org_name, url_friendly_title)
+    values = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+    try:
+        details = service.read_customer_form(landing.flow, values)
+    except CustomerFormInvalid as invalid:
+        return _render_landing(request, context, landing, browser, values, invalid.errors, 400)
+    connect_session = await service.open_connect_session(
+        session,
+        landing=landing,
+        binding=service.browser_binding(context.secret_key, browser),
+        details=details,
+    )
+    utility_id = values.get("utility_id", "").strip().lower()
+    if not utility_id:
+        return _to_session(connect_session.id)
+    url = await service.begin_authorization(
+        session,
+        connect_session=connect_session,
+        flow=landing.flow,
+        utility_id=utility_id,
+        connectors=context.connectors,
+        encryptor=context.encryptor,
+        secret_key=context.secret_key,
+        redirect_uri=redirect_uri(context.settings, utility_id),
+    )
+    return RedirectResponse(url, status_code=303)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+async def _landing(
+    request: Request, session: Any, org_name: str, url_friendly_title: str
+) -> Landing:
+    return await service.resolve_landing(
+        session,
+        org_name=org_name,
+        url_friendly_title=url_friendly_title,
+        requested_values=request.query_params.getlist("requestedUtilities"),
+        ref_values=request.query_params.getlist("refId"),
+    )
+
+
+def _browser(request: Request, context: AppContext) -> str | None:
+    return browser_id(request, development=context.settings.is_development)
+
+
+def _binding(context: AppContext, browser: str | None) -> str | None:
+    return service.browser_binding(context.secret_key, browser) if browser else None
+
+
+def _csrf(context: AppContext, browser: str | None) -> str:
+    return csrf_token(context.secret_key, browser) if browser else ""
+
+
+async def _checked_form(request: Request, context: AppContext, browser: str | None) -> FormData:
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
+    if not csrf_ok(context.secret_key, browser, form.get(CSRF_FIELD)):
+        raise Forbidden(
+            "This form has expired or was not sent from this page. Please go back, reload the "
+            "page and try again. (Cookies must be enabled.)"
+        )
+    return form
+
+
+def _to_session(connect_session_id: uuid.UUID) -> RedirectResponse:
+    return RedirectResponse(f"/connect/sessions/{connect_session_id}", status_code=303)
+
+
+def _session_actions(connect_session_id: uuid.UUID | None) -> list[dict[str, Any]]:
+    if connect_session_id is None:
+        return []
+    return [{"label": "Back to your connections", "url": f"/connect/sessions/{connect_session_id}"}]
+
+
+def _render_landing(
+    request: Request,
+    context: AppContext,
+    landing: Landing,
+    browser: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    commercial_only = landing.flow.customer_types == ["commercial"]
+    return context.templates.TemplateResponse(
+        request,
+        "landing.html",
+        {
+            "organization": landing.organization,
+            "brand_color": landing.organization.brand_color,
+            "customer_types": landing.flow.customer_types,
+            "utilities": landing.available_utilities,
+            "requested": landing.requested_utilities,
+            "show_required": commercial_only,
+            "has_terms": False,
+            "form_action": request.url.path
+            + (f"?{request.url.query}" if request.url.query else ""),
+            "csrf_token": csrf_token(context.secret_key, browser),
+            "values": values or {},
+            "errors": errors or {},
+        },
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _render_session(
+    request: Request,
+    context: AppContext,
+    view: service.SessionView,
+    browser: str | None,
+    *,
+    message: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return context.templates.TemplateResponse(
+        request,
+        "session.html",
+        {
+            "view": view,
+            "organization": view.organization,
+            "brand_color": view.organization.brand_color,
+            "csrf_token": _csrf(context, browser),
+            "message": message,
+        },
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _failure_page(
+    request: Request,
+    context: AppContext,
+    browser: str | None,
+    utility_id: str,
+    claimed: service.ClaimedCallback,
+    failure: ConnectorError,
+) -> HTMLResponse:
+    utility = UTILITIES_BY_ID[utility_id]
+    session_url = f"/connect/sessions/{claimed.connect_session_id}"
+    retry = {
+        "label": f"Try {utility.short_name} again",
+        "url": session_url,
+        "form": {"utility_id": utility_id},
+    }
+    back = {"label": "Choose another utility", "url": session_url}
+    if failure.code == "access_denied":
+        title = "You declined to share your data"
+        message = (
+            f"You chose not to share your data at {utility.name}. Nothing was shared. "
+            "You can try again, or choose another utility."
+        )
+        status = 200
+    elif failure.retryable:
+        title = f"{utility.name} is not answering right now"
+        message = (
+            f"We could not finish connecting to {utility.name} because it did not respond. "
+            "This is usually temporary. Please try again in a minute."
+        )
+        status = 503
+    else:
+        title = "We could not complete this connection"
+        message = f"{utility.name} reported a problem: {failure.message} Please try again."
+        status = 502
+    return error_page(
+        request,
+        status,
+        title,
+        message,
+        actions=[retry, back],
+        csrf_token=_csrf(context, browser),
+        organization=None,
+    )

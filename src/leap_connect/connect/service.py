@@ -1,0 +1,477 @@
+"""The journey's rules: open a session, send the customer to a utility, take them back, finish."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.connect import repository
+from leap_connect.connect.links import LinkError, parse_link
+from leap_connect.kit.crypto import Encryptor, keyed_hash, sign
+from leap_connect.kit.problems import LeapConnectError, NotFound
+from leap_connect.meters import repository as meters_repository
+from leap_connect.meters.service import record_meters
+from leap_connect.models import (
+    ConnectFlow,
+    ConnectSession,
+    Meter,
+    Organization,
+    UtilityAuthorization,
+    utc_now,
+)
+from leap_connect.organizations import repository as organizations_repository
+from leap_connect.organizations.service import EMAIL
+from leap_connect.utilities.connector import AuthorizationResult, AuthorizationStart, Connector
+from leap_connect.utilities.registry import UTILITIES_BY_ID, Utility
+
+STATE_LIFETIME = timedelta(minutes=15)
+OPEN_STATUSES = ("CREATED", "UPDATED")
+MAX_NAME_LENGTH = 200
+
+
+class BadLink(LeapConnectError):
+    title = "This link is not valid"
+    type_slug = "bad-link"
+
+
+class JourneyRefused(LeapConnectError):
+    title = "We could not do that"
+    type_slug = "journey-refused"
+
+
+@dataclass(frozen=True)
+class Landing:
+    organization: Organization
+    flow: ConnectFlow
+    requested_utilities: tuple[str, ...]
+    ref_id: str | None
+
+    @property
+    def available_utilities(self) -> tuple[Utility, ...]:
+        ids = self.requested_utilities or tuple(self.flow.utility_ids)
+        return tuple(UTILITIES_BY_ID[utility_id] for utility_id in ids)
+
+
+@dataclass(frozen=True)
+class CustomerDetails:
+    customer_type: str
+    customer_name: str
+    customer_email: str
+    company_name: str | None
+
+
+class CustomerFormInvalid(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+async def resolve_landing(
+    session: AsyncSession,
+    *,
+    org_name: str,
+    url_friendly_title: str,
+    requested_values: Sequence[str],
+    ref_values: Sequence[str],
+) -> Landing:
+    """Validate a Connect link; reads only, because link scanners open links before people do."""
+    organization = await organizations_repository.get_organization_by_name(session, org_name)
+    if organization is None:
+        raise NotFound("We could not find this partner. Please check the link you were given.")
+    flow = await repository.get_flow(session, organization.id, url_friendly_title)
+    if flow is None or not flow.enabled:
+        raise NotFound(
+            f"{organization.display_name} has no sign-up page at this address. "
+            "Please check the link you were given."
+        )
+    try:
+        link = parse_link(requested_values, ref_values, offered=flow.utility_ids)
+    except LinkError as error:
+        raise BadLink(error.message) from None
+    explicit = link.requested_utilities if any(v.strip(" ,") for v in requested_values) else ()
+    return Landing(organization, flow, explicit, link.ref_id)
+
+
+def read_customer_form(flow: ConnectFlow, form: Mapping[str, str]) -> CustomerDetails:
+    errors: dict[str, str] = {}
+    customer_type = form.get("customer_type", "").strip().lower()
+    if len(flow.customer_types) == 1:
+        customer_type = flow.customer_types[0]
+    elif customer_type not in flow.customer_types:
+        errors["customer_type"] = "Choose whether this is a home or a business."
+    name = form.get("customer_name", "").strip()
+    if not name:
+        errors["customer_name"] = "Enter your full name."
+    elif len(name) > MAX_NAME_LENGTH:
+        errors["customer_name"] = f"Your name can be at most {MAX_NAME_LENGTH} characters."
+    email = form.get("customer_email", "").strip()
+    if not EMAIL.match(email) or len(email) > 320:
+        errors["customer_email"] = "Enter an e-mail address like name@example.com."
+    company = form.get("company_name", "").strip() or None
+    if customer_type == "commercial" and not company:
+        errors["company_name"] = "Enter your company's name."
+    elif company and len(company) > MAX_NAME_LENGTH:
+        errors["company_name"] = f"The company name can be at most {MAX_NAME_LENGTH} characters."
+    if errors:
+        raise CustomerFormInvalid(errors)
+    return CustomerDetails(
+        customer_type=customer_type,
+        customer_name=name,
+        customer_email=email,
+        company_name=company if customer_type == "commercial" else None,
+    )
+
+
+def browser_binding(secret_key: str, browser_id: str) -> str:
+    return keyed_hash(secret_key, f"browser:{browser_id}")
+
+
+async def open_connect_session(
+    session: AsyncSession, *, landing: Landing, binding: str, details: CustomerDetails
+) -> ConnectSession:
+    """The browser's open session for this link, or a new one (the first POST creates it)."""
+    existing = await repository.find_open_connect_session(
+        session,
+        flow_id=landing.flow.id,
+        browser_binding_hmac=binding,
+        partner_reference=landing.ref_id,
+    )
+    now = utc_now()
+    if existing is not None:
+        existing.customer_type = details.customer_type
+        existing.customer_name = details.customer_name
+        existing.customer_email = details.customer_email
+        existing.company_name = details.company_name
+        existing.requested_utility_ids = list(landing.requested_utilities)
+        existing.last_interaction_at = now
+        return existing
+    connect_session = ConnectSession(
+        organization_id=landing.organization.id,
+        flow_id=landing.flow.id,
+        partner_reference=landing.ref_id,
+        requested_utility_ids=list(landing.requested_utilities),
+        customer_type=details.customer_type,
+        customer_name=details.customer_name,
+        customer_email=details.customer_email,
+        company_name=details.company_name,
+        status="CREATED",
+        browser_binding_hmac=binding,
+        last_interaction_at=now,
+    )
+    session.add(connect_session)
+    await session.flush()
+    return connect_session
+
+
+async def begin_authorization(
+    session: AsyncSession,
+    *,
+    connect_session: ConnectSession,
+    flow: ConnectFlow,
+    utility_id: str,
+    connectors: Mapping[str, Connector],
+    encryptor: Encryptor,
+    secret_key: str,
+    redirect_uri: str,
+) -> str:
+    """Record an INITIATED attempt and return the utility's authorization URL."""
+    available = connect_session.requested_utility_ids or flow.utility_ids
+    if utility_id not in available:
+        raise JourneyRefused(f'"{utility_id}" is not one of the utilities you can connect here.')
+    connector = connectors.get(utility_id)
+    if connector is None:
+        name = UTILITIES_BY_ID[utility_id].name
+        raise JourneyRefused(f"{name} cannot be connected right now. Please try again later.")
+    state = secrets.token_urlsafe(32)  # 256 random bits
+    code_verifier = secrets.token_urlsafe(64)
+    now = utc_now()
+    session.add(
+        UtilityAuthorization(
+            organization_id=connect_session.organization_id,
+            connect_session_id=connect_session.id,
+            utility_id=utility_id,
+            status="INITIATED",
+            state_hmac=keyed_hash(secret_key, f"state:{state}"),
+            state_expires_at=now + STATE_LIFETIME,
+            pkce_verifier_encrypted=encryptor.encrypt(code_verifier),
+        )
+    )
+    connect_session.last_interaction_at = now
+    await session.flush()
+    return connector.authorization_url(
+        AuthorizationStart(state=state, code_verifier=code_verifier, redirect_uri=redirect_uri)
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedCallback:
+    authorization_id: uuid.UUID
+    connect_session_id: uuid.UUID
+    start: AuthorizationStart
+
+
+@dataclass(frozen=True)
+class RefusedCallback:
+    reason: str
+    connect_session_id: uuid.UUID | None = None
+    already_completed: bool = False
+
+
+async def claim_callback(
+    session: AsyncSession,
+    *,
+    utility_id: str,
+    state: str | None,
+    binding: str | None,
+    secret_key: str,
+    encryptor: Encryptor,
+    redirect_uri: str,
+) -> ClaimedCallback | RefusedCallback:
+    """Check the `state` and take it (single use); a refused one fails its attempt."""
+    if not state:
+        return RefusedCallback("The utility sent you back without the security code we expected.")
+    authorization = await repository.get_authorization_by_state(
+        session, keyed_hash(secret_key, f"state:{state}")
+    )
+    if authorization is None:
+        return RefusedCallback("We do not recognise this authorization.")
+    connect_session = await repository.get_connect_session(
+        session, authorization.connect_session_id
+    )
+    assert connect_session is not None
+    same_browser = binding is not None and secrets.compare_digest(
+        connect_session.browser_binding_hmac, binding
+    )
+    if authorization.state_used_at is not None:
+        return RefusedCallback(
+            "This authorization was already used.",
+            connect_session.id if same_browser else None,
+            already_completed=authorization.status == "COMPLETED" and same_browser,
+        )
+    problem = None
+    if authorization.utility_id != utility_id:
+        problem = "This authorization was started for another utility."
+    elif authorization.state_expires_at < utc_now():
+        problem = "This authorization took too long and has expired."
+    elif not same_browser:
+        problem = "This authorization was started in another browser."
+    claimed = await session.execute(
+        update(UtilityAuthorization)
+        .where(
+            UtilityAuthorization.id == authorization.id,
+            UtilityAuthorization.state_used_at.is_(None),
+        )
+        .values(state_used_at=utc_now())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return RefusedCallback(
+            "This authorization is already being completed.",
+            connect_session.id if same_browser else None,
+        )
+    if problem:
+        _fail(authorization, connect_session, "invalid_state", problem)
+        return RefusedCallback(problem, connect_session.id if same_browser else None)
+    assert authorization.pkce_verifier_encrypted is not None
+    return ClaimedCallback(
+        authorization_id=authorization.id,
+        connect_session_id=connect_session.id,
+        start=AuthorizationStart(
+            state=state,
+            code_verifier=encryptor.decrypt(authorization.pkce_verifier_encrypted),
+            redirect_uri=redirect_uri,
+        ),
+    )
+
+
+async def complete_authorization(
+    session: AsyncSession,
+    *,
+    claimed: ClaimedCallback,
+    result: AuthorizationResult,
+    encryptor: Encryptor,
+) -> list[Meter]:
+    authorization = await session.get(UtilityAuthorization, claimed.authorization_id)
+    connect_session = await repository.get_connect_session(session, claimed.connect_session_id)
+    assert authorization is not None and connect_session is not None
+    now = utc_now()
+    authorization.status = "COMPLETED"
+    authorization.error_code = None
+    authorization.error_description = None
+    authorization.pkce_verifier_encrypted = None
+    authorization.authorized_at = now
+    authorization.expires_at = result.expires_at
+    authorization.utility_authorization_ref = result.utility_authorization_ref
+    authorization.resource_uri = result.resource_uri
+    authorization.meters_pending = result.meters_pending
+    if result.tokens is not None:
+        authorization.access_token_encrypted = encryptor.encrypt(result.tokens.access_token)
+        authorization.refresh_token_encrypted = (
+            encryptor.encrypt(result.tokens.refresh_token) if result.tokens.refresh_token else None
+        )
+        authorization.access_token_expires_at = result.tokens.expires_at
+        authorization.scope_granted = result.tokens.scope
+    connect_session.status = "UPDATED"
+    connect_session.last_interaction_at = now
+    recorded = await record_meters(
+        session,
+        connect_session=connect_session,
+        authorization=authorization,
+        discovered=result.meters,
+    )
+    return [item.meter for item in recorded]
+
+
+async def fail_authorization(
+    session: AsyncSession, *, claimed: ClaimedCallback, code: str, description: str
+) -> None:
+    authorization = await session.get(UtilityAuthorization, claimed.authorization_id)
+    connect_session = await repository.get_connect_session(session, claimed.connect_session_id)
+    assert authorization is not None and connect_session is not None
+    _fail(authorization, connect_session, code, description)
+
+
+def _fail(
+    authorization: UtilityAuthorization,
+    connect_session: ConnectSession,
+    code: str,
+    description: str,
+) -> None:
+    authorization.status = "FAILED"
+    authorization.error_code = code
+    authorization.error_description = description[:1000]
+    authorization.pkce_verifier_encrypted = None
+    connect_session.status = "UPDATED"
+    connect_session.last_interaction_at = utc_now()
+
+
+@dataclass(frozen=True)
+class UtilityRow:
+    utility: Utility
+    status: str | None
+    error_code: str | None
+    required: bool
+    meter_count: int
+
+
+@dataclass(frozen=True)
+class SessionView:
+    connect_session: ConnectSession
+    flow: ConnectFlow
+    organization: Organization
+    rows: tuple[UtilityRow, ...]
+
+    @property
+    def connected(self) -> tuple[UtilityRow, ...]:
+        return tuple(row for row in self.rows if row.status == "COMPLETED")
+
+    @property
+    def missing_required(self) -> tuple[UtilityRow, ...]:
+        if self.connect_session.customer_type != "commercial":
+            return ()
+        return tuple(row for row in self.rows if row.required and row.status != "COMPLETED")
+
+    @property
+    def show_required(self) -> bool:
+        return self.connect_session.customer_type == "commercial"
+
+    @property
+    def can_continue(self) -> bool:
+        return bool(self.connected) and not self.missing_required
+
+
+async def load_session_view(
+    session: AsyncSession, *, connect_session_id: uuid.UUID, binding: str | None
+) -> SessionView:
+    """The customer's session as their browser may see it; another browser gets a 404."""
+    connect_session = await repository.get_connect_session(session, connect_session_id)
+    if (
+        connect_session is None
+        or binding is None
+        or not secrets.compare_digest(connect_session.browser_binding_hmac, binding)
+    ):
+        raise NotFound("We could not find this sign-up. Please open the link you were given again.")
+    flow = await session.get(ConnectFlow, connect_session.flow_id)
+    organization = await session.get(Organization, connect_session.organization_id)
+    assert flow is not None and organization is not None
+    authorizations = await repository.list_authorizations(session, connect_session.id)
+    latest: dict[str, UtilityAuthorization] = {}
+    for authorization in authorizations:
+        previous = latest.get(authorization.utility_id)
+        # A completed authorization stays the utility's status even if a later retry failed.
+        if (
+            previous is None
+            or previous.status != "COMPLETED"
+            or authorization.status == "COMPLETED"
+        ):
+            latest[authorization.utility_id] = authorization
+    meters = await meters_repository.list_meters_for_authorizations(
+        session, [a.id for a in latest.values() if a.status == "COMPLETED"]
+    )
+    utility_ids = connect_session.requested_utility_ids or flow.utility_ids
+    rows = tuple(
+        UtilityRow(
+            utility=UTILITIES_BY_ID[utility_id],
+            status=latest[utility_id].status if utility_id in latest else None,
+            error_code=latest[utility_id].error_code if utility_id in latest else None,
+            required=utility_id in connect_session.requested_utility_ids,
+            meter_count=sum(
+                1
+                for meter in meters
+                if utility_id in latest and meter.utility_authorization_id == latest[utility_id].id
+            ),
+        )
+        for utility_id in utility_ids
+    )
+    return SessionView(connect_session, flow, organization, rows)
+
+
+def touch(connect_session: ConnectSession) -> None:
+    connect_session.last_interaction_at = utc_now()
+
+
+def finish(view: SessionView, encryptor: Encryptor, *, now: datetime | None = None) -> str:
+    """Mark the session COMPLETED and return the signed thank-you URL."""
+    if not view.connected:
+        raise JourneyRefused("Connect at least one utility before you continue.")
+    if view.missing_required:
+        names = ", ".join(row.utility.name for row in view.missing_required)
+        raise JourneyRefused(f"Please connect every required utility first: {names}.")
+    connect_session = view.connect_session
+    moment = now or utc_now()
+    if connect_session.status != "COMPLETED":
+        connect_session.status = "COMPLETED"
+        connect_session.completed_at = moment
+    connect_session.last_interaction_at = moment
+    secret = encryptor.decrypt(view.organization.redirect_signing_secret_encrypted)
+    return signed_thank_you_url(
+        view.flow.thank_you_url,
+        secret=secret,
+        connect_session_id=str(connect_session.id),
+        ref_id=connect_session.partner_reference,
+        ts=int(moment.timestamp()) if now else int(time.time()),
+    )
+
+
+def signed_thank_you_url(
+    thank_you_url: str, *, secret: str, connect_session_id: str, ref_id: str | None, ts: int
+) -> str:
+    status = "completed"
+    signature = sign(secret, f"{connect_session_id}.{ref_id or ''}.{status}.{ts}")
+    parts = urlsplit(thank_you_url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [
+        ("refId", ref_id or ""),
+        ("connect_session_id", connect_session_id),
+        ("status", status),
+        ("ts", str(ts)),
+        ("signature", signature),
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))

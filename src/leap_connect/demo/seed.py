@@ -1,0 +1,101 @@
+"""Creates (once) the demo partner `demo-energy` with its flows, portal user and a fresh API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.connect import repository as connect_repository
+from leap_connect.connect.flows import create_flow
+from leap_connect.connect.links import build_link
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.organizations import repository as organizations_repository
+from leap_connect.organizations.service import (
+    API_KEY_SCOPES,
+    create_api_key,
+    create_organization,
+    create_user,
+)
+from leap_connect.settings import Settings
+
+DEMO_ORG = "demo-energy"
+DEMO_USER_EMAIL = "demo@demo-energy.example"
+DEMO_USER_PASSWORD = "demo-energy-password"  # noqa: S105 - a published demo credential on localhost
+THANK_YOU_PATH = "/demo/thank-you"
+
+
+@dataclass(frozen=True)
+class DemoPartner:
+    api_key: str
+    links: dict[str, str]
+
+
+async def seed_demo(session: AsyncSession, settings: Settings, encryptor: Encryptor) -> DemoPartner:
+    organization = await organizations_repository.get_organization_by_name(session, DEMO_ORG)
+    if organization is None:
+        organization, _secret = await create_organization(
+            session,
+            encryptor,
+            name=DEMO_ORG,
+            display_name="Demo Energy",
+            brand_color="#0b7a53",
+        )
+        await create_user(
+            session, organization=organization, email=DEMO_USER_EMAIL, password=DEMO_USER_PASSWORD
+        )
+    thank_you_url = f"{settings.base_url}{THANK_YOU_PATH}"
+    flows = {
+        "ca-utilities": ("CAISO", ["pge", "sce", "sdge"], ["residential", "commercial"]),
+        "ny-utilities": (
+            "NYISO",
+            ["cecony-utilityapi", "oru-utilityapi", "psegli-utilityapi"],
+            ["commercial"],
+        ),
+    }
+    for title, (region, utilities, customer_types) in flows.items():
+        flow = await connect_repository.get_flow(session, organization.id, title)
+        if flow is None:
+            await create_flow(
+                session,
+                organization=organization,
+                url_friendly_title=title,
+                region=region,
+                utility_ids=utilities,
+                customer_types=customer_types,
+                thank_you_url=thank_you_url,
+                development=True,
+            )
+        else:
+            flow.thank_you_url = thank_you_url  # the demo may run on another port than last time
+    issued = await create_api_key(
+        session,
+        settings.secret_key.get_secret_value(),
+        organization=organization,
+        scopes=list(API_KEY_SCOPES),
+        name="demo",
+    )
+    links = {
+        "California, home (PG&E)": build_link(
+            settings.base_url,
+            DEMO_ORG,
+            "ca-utilities",
+            requested_utilities=["pge"],
+            ref_id="demo-customer-1",
+        ),
+        "California, business (SCE and SDG&E)": build_link(
+            settings.base_url,
+            DEMO_ORG,
+            "ca-utilities",
+            requested_utilities=["sce", "sdge"],
+            ref_id="demo-business-1",
+        ),
+        "New York, business (ConEd)": build_link(
+            settings.base_url,
+            DEMO_ORG,
+            "ny-utilities",
+            requested_utilities=["cecony-utilityapi"],
+            ref_id="demo-ny-1",
+        ),
+    }
+    return DemoPartner(api_key=issued.token, links=links)

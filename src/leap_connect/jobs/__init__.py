@@ -1,0 +1,1 @@
+"""Background jobs as database rows, enqueued by services and run by workers with a lease."""

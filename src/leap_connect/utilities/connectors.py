@@ -1,0 +1,67 @@
+"""Builds each utility's connector from settings; in sandbox mode, the sandbox fills gaps."""
+
+from __future__ import annotations
+
+from leap_connect.kit.http import HttpClientFactory
+from leap_connect.sandbox.green_button import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from leap_connect.settings import Settings
+from leap_connect.utilities.connector import Connector
+from leap_connect.utilities.green_button import (
+    DEFAULT_SCOPE,
+    GreenButtonConnector,
+    GreenButtonEndpoints,
+)
+from leap_connect.utilities.registry import UTILITIES, Protocol, Utility
+
+
+class UtilityNotConfigured(Exception):
+    def __init__(self, utility: Utility) -> None:
+        super().__init__(f"{utility.name} is not configured on this instance.")
+        self.utility = utility
+
+
+def redirect_uri(settings: Settings, utility_id: str) -> str:
+    """The one exact redirect URI registered with each utility."""
+    return f"{settings.base_url}/connect/callback/{utility_id}"
+
+
+def sandbox_base_url(settings: Settings, utility_id: str) -> str:
+    return f"{settings.base_url}/sandbox/{utility_id}"
+
+
+def build_connectors(settings: Settings, http: HttpClientFactory) -> dict[str, Connector]:
+    connectors: dict[str, Connector] = {}
+    for utility in UTILITIES:
+        if utility.protocol is Protocol.GREEN_BUTTON:
+            endpoints = green_button_endpoints(settings, utility)
+            if endpoints is not None:
+                connectors[utility.utility_id] = GreenButtonConnector(utility, endpoints, http)
+    return connectors
+
+
+def green_button_endpoints(settings: Settings, utility: Utility) -> GreenButtonEndpoints | None:
+    configured = settings.utility(utility.utility_id)
+    if configured.authorize_url and configured.token_url and configured.client_id:
+        secret = configured.client_secret.get_secret_value() if configured.client_secret else ""
+        return GreenButtonEndpoints(
+            authorize_url=configured.authorize_url,
+            token_url=configured.token_url,
+            revoke_url=configured.revoke_url,
+            client_id=configured.client_id,
+            client_secret=secret,
+            scope=configured.scope or DEFAULT_SCOPE,
+            client_cert=configured.client_cert,
+            client_key=configured.client_key,
+            ca_bundle=configured.ca_bundle,
+        )
+    if not settings.sandbox:
+        return None
+    base = sandbox_base_url(settings, utility.utility_id)
+    return GreenButtonEndpoints(
+        authorize_url=f"{base}/oauth/authorize",
+        token_url=f"{base}/oauth/token",
+        revoke_url=f"{base}/oauth/revoke",
+        client_id=SANDBOX_CLIENT_ID,
+        client_secret=SANDBOX_CLIENT_SECRET,
+        scope=configured.scope or DEFAULT_SCOPE,
+    )
