@@ -90,7 +90,7 @@ async def session_action(
         return RedirectResponse(url, status_code=303)
     if form.get("action") == "continue":
         try:
-            thank_you = service.finish(view, context.encryptor)
+            thank_you = await service.finish(session, view, context.encryptor)
         except JourneyRefused as refusal:
             service.touch(view.connect_session)
             return _render_session(

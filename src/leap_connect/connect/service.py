@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.connect import repository
+from leap_connect.connect import events, repository
 from leap_connect.connect.links import LinkError, parse_link
 from leap_connect.kit.crypto import Encryptor, keyed_hash, sign
 from leap_connect.kit.problems import LeapConnectError, NotFound
@@ -167,7 +167,7 @@ async def open_connect_session(
         last_interaction_at=now,
     )
     session.add(connect_session)
-    await session.flush()
+    await events.session_updated(session, connect_session)
     return connect_session
 
 
@@ -193,19 +193,18 @@ async def begin_authorization(
     state = secrets.token_urlsafe(32)  # 256 random bits
     code_verifier = secrets.token_urlsafe(64)
     now = utc_now()
-    session.add(
-        UtilityAuthorization(
-            organization_id=connect_session.organization_id,
-            connect_session_id=connect_session.id,
-            utility_id=utility_id,
-            status="INITIATED",
-            state_hmac=keyed_hash(secret_key, f"state:{state}"),
-            state_expires_at=now + STATE_LIFETIME,
-            pkce_verifier_encrypted=encryptor.encrypt(code_verifier),
-        )
+    authorization = UtilityAuthorization(
+        organization_id=connect_session.organization_id,
+        connect_session_id=connect_session.id,
+        utility_id=utility_id,
+        status="INITIATED",
+        state_hmac=keyed_hash(secret_key, f"state:{state}"),
+        state_expires_at=now + STATE_LIFETIME,
+        pkce_verifier_encrypted=encryptor.encrypt(code_verifier),
     )
+    session.add(authorization)
     connect_session.last_interaction_at = now
-    await session.flush()
+    await events.authorization_updated(session, connect_session, authorization)
     return connector.authorization_url(
         AuthorizationStart(state=state, code_verifier=code_verifier, redirect_uri=redirect_uri)
     )
@@ -277,7 +276,7 @@ async def claim_callback(
             connect_session.id if same_browser else None,
         )
     if problem:
-        _fail(authorization, connect_session, "invalid_state", problem)
+        await _fail(session, authorization, connect_session, "invalid_state", problem)
         return RefusedCallback(problem, connect_session.id if same_browser else None)
     assert authorization.pkce_verifier_encrypted is not None
     return ClaimedCallback(
@@ -335,10 +334,11 @@ async def fail_authorization(
     authorization = await session.get(UtilityAuthorization, claimed.authorization_id)
     connect_session = await repository.get_connect_session(session, claimed.connect_session_id)
     assert authorization is not None and connect_session is not None
-    _fail(authorization, connect_session, code, description)
+    await _fail(session, authorization, connect_session, code, description)
 
 
-def _fail(
+async def _fail(
+    session: AsyncSession,
     authorization: UtilityAuthorization,
     connect_session: ConnectSession,
     code: str,
@@ -350,6 +350,8 @@ def _fail(
     authorization.pkce_verifier_encrypted = None
     connect_session.status = "UPDATED"
     connect_session.last_interaction_at = utc_now()
+    await events.authorization_updated(session, connect_session, authorization)
+    await events.session_updated(session, connect_session)
 
 
 @dataclass(frozen=True)
@@ -437,7 +439,9 @@ def touch(connect_session: ConnectSession) -> None:
     connect_session.last_interaction_at = utc_now()
 
 
-def finish(view: SessionView, encryptor: Encryptor, *, now: datetime | None = None) -> str:
+async def finish(
+    session: AsyncSession, view: SessionView, encryptor: Encryptor, *, now: datetime | None = None
+) -> str:
     """Mark the session COMPLETED and return the signed thank-you URL."""
     if not view.connected:
         raise JourneyRefused("Connect at least one utility before you continue.")
@@ -446,10 +450,11 @@ def finish(view: SessionView, encryptor: Encryptor, *, now: datetime | None = No
         raise JourneyRefused(f"Please connect every required utility first: {names}.")
     connect_session = view.connect_session
     moment = now or utc_now()
+    connect_session.last_interaction_at = moment
     if connect_session.status != "COMPLETED":
         connect_session.status = "COMPLETED"
         connect_session.completed_at = moment
-    connect_session.last_interaction_at = moment
+        await events.session_updated(session, connect_session)
     secret = encryptor.decrypt(view.organization.redirect_signing_secret_encrypted)
     return signed_thank_you_url(
         view.flow.thank_you_url,

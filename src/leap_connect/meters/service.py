@@ -8,9 +8,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.meters import repository
+from leap_connect.meters.schemas import meter_out
 from leap_connect.models import ConnectionReference, ConnectSession, Meter, UtilityAuthorization
 from leap_connect.utilities.connector import DiscoveredMeter
 from leap_connect.utilities.registry import UTILITIES_BY_ID
+from leap_connect.webhooks.events import record_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ async def _upsert(
     if not created:
         _apply(meter, connect_session, authorization, found)
     await _add_connection_reference(session, meter, connect_session.partner_reference)
+    await emit_meter_event(session, meter, created=created)
     return RecordedMeter(meter=meter, created=created)
 
 
@@ -121,3 +124,23 @@ async def _add_connection_reference(
             await session.flush()
     except IntegrityError:
         pass  # a concurrent callback recorded the same reference: that is the result we want
+
+
+async def meter_payload(session: AsyncSession, meter: Meter) -> dict[str, object]:
+    """The meter exactly as the API shows it, for webhook payloads."""
+    await session.flush()
+    authorization = await session.get(UtilityAuthorization, meter.utility_authorization_id)
+    assert authorization is not None
+    references = await repository.connection_references(session, meter.id)
+    return meter_out(
+        meter, connection_references=references, authorization=authorization
+    ).model_dump(mode="json")
+
+
+async def emit_meter_event(session: AsyncSession, meter: Meter, *, created: bool) -> None:
+    await record_event(
+        session,
+        organization_id=meter.organization_id,
+        event_type="meter.created" if created else "meter.updated",
+        payload={"meter": await meter_payload(session, meter)},
+    )

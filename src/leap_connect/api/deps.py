@@ -1,0 +1,68 @@
+"""API authentication: a Bearer API key, its organization, and the scope an operation needs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.kit.problems import Forbidden, Unauthorized
+from leap_connect.organizations.service import authenticate_api_key
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lc_live_…`")
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who is calling: every query an endpoint makes is scoped to `organization_id`."""
+
+    organization_id: uuid.UUID
+    api_key_id: uuid.UUID
+    scopes: frozenset[str]
+
+    @property
+    def actor_id(self) -> str:
+        return f"api_key:{self.api_key_id}"
+
+
+async def get_api_caller(
+    request: Request,
+    session: SessionDep,
+    context: AppContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiCaller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.", headers=CHALLENGE)
+    api_key = await authenticate_api_key(session, context.secret_key, credentials.credentials)
+    if api_key is None:
+        raise Unauthorized("This API key is not valid.", headers=CHALLENGE)
+    caller = ApiCaller(api_key.organization_id, api_key.id, frozenset(api_key.scopes))
+    request.state.api_caller = caller
+    return caller
+
+
+ApiCallerDep = Annotated[ApiCaller, Depends(get_api_caller)]
+
+
+def require_scope(scope: str) -> object:
+    """A dependency that lets the call through only with `scope` (403 otherwise)."""
+
+    async def check(caller: ApiCallerDep) -> ApiCaller:
+        if scope not in caller.scopes:
+            raise Forbidden(f"This API key lacks the `{scope}` scope.")
+        return caller
+
+    return Depends(check)
+
+
+MetersRead = Annotated[ApiCaller, require_scope("meters:read")]
+MetersWrite = Annotated[ApiCaller, require_scope("meters:write")]
+ConnectRead = Annotated[ApiCaller, require_scope("connect:read")]
+ConnectWrite = Annotated[ApiCaller, require_scope("connect:write")]
+WebhooksManage = Annotated[ApiCaller, require_scope("webhooks:manage")]

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: the event outbox, partner endpoints and signed deliveries."""
