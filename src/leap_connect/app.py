@@ -14,9 +14,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
+from leap_connect.api.router import router as api_router
 from leap_connect.connect.endpoints import router as connect_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
+from leap_connect.esign.endpoints import router as terms_router
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.deps import AppContext
 from leap_connect.kit.http import HttpClientFactory
@@ -31,9 +33,11 @@ from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR, create_templates
 from leap_connect.ops.endpoints import router as ops_router
+from leap_connect.portal.endpoints import router as portal_router
 from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
 from leap_connect.utilities.connectors import build_connectors
+from leap_connect.utilities.endpoints import router as utility_callbacks_router
 
 log = structlog.get_logger("leap_connect.app")
 
@@ -76,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
     app.include_router(ops_router)
+    app.include_router(api_router)
+    app.include_router(utility_callbacks_router)
+    app.include_router(portal_router)
+    app.include_router(terms_router)
     if settings.sandbox:
         app.include_router(sandbox_router(settings))
     if settings.demo:

@@ -24,7 +24,16 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 password_hasher = PasswordHasher()
 
 
+# First path segments the app itself uses; an organization of that name would be unreachable.
+RESERVED_NAMES = frozenset(
+    {"api", "brand", "connect", "demo", "docs", "healthz", "metrics", "openapi.json", "portal"}
+    | {"readyz", "sandbox", "static", "v1", "v2", "v3", "admin", "www"}
+)
+
+
 def check_url_name(value: str, what: str) -> str:
+    if value in RESERVED_NAMES:
+        raise ValidationFailed(f'{what} "{value}" is reserved; choose another.')
     if not URL_NAME.match(value):
         raise ValidationFailed(
             f'{what} "{value}" must be 1–63 lowercase letters, digits and hyphens, '

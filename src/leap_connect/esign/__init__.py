@@ -1,0 +1,1 @@
+"""Additional terms: versioned documents, e-signatures and signed PDF agreements."""

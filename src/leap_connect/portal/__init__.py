@@ -1,0 +1,1 @@
+"""The partner portal: sign-in, Connect links, meters, sessions and developer settings."""

@@ -1,0 +1,7 @@
+"""The partner portal at /portal."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
