@@ -326,7 +326,8 @@ def _failure_page(
     retry = {
         "label": f"Try {utility.short_name} again",
         "url": session_url,
-        "form": {"utility_id": utility_id},
+        "form": {},
+        "button": ("utility_id", utility_id),
     }
     back = {"label": "Choose another utility", "url": session_url}
     if failure.code == "access_denied":

@@ -1,0 +1,153 @@
+"""The landing page validates the link and never writes; its form re-validates everything."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from leap_connect.kit.deps import AppContext
+from leap_connect.models import ConnectSession, UtilityAuthorization
+from tests.support.browser import Browser
+from tests.support.factories import Partner, create_partner
+
+DETAILS = {
+    "customer_type": "residential",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+}
+
+
+@pytest.fixture
+async def partner(app_context: AppContext) -> Partner:
+    return await create_partner(app_context)
+
+
+@pytest.fixture
+def browser(client: httpx.AsyncClient) -> Browser:
+    return Browser(client)
+
+
+async def row_count(app_context: AppContext, model: type) -> int:
+    async with app_context.sessionmaker() as db:
+        return int((await db.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_opening_a_link_writes_nothing(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    for _ in range(3):
+        page = await browser.open("/acme/ca-homes/?requestedUtilities=pge&refId=cust-1")
+        assert page.status == 200
+    assert await row_count(app_context, ConnectSession) == 0
+
+
+async def test_ref_id_of_255_characters_works_end_to_end(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    ref_id = "r" * 255
+    landing = await browser.open(f"/acme/ca-homes?refId={ref_id}")
+    assert landing.status == 200
+    await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS, follow=False)
+    async with app_context.sessionmaker() as db:
+        stored = (await db.execute(select(ConnectSession.partner_reference))).scalar_one()
+    assert stored == ref_id
+
+
+async def test_ref_id_of_256_characters_is_refused_with_its_length(
+    browser: Browser, partner: Partner
+) -> None:
+    page = await browser.open(f"/acme/ca-homes?refId={'r' * 256}")
+    assert page.status == 400
+    assert "refId is 256 characters long; the limit is 255." in page.text
+
+
+async def test_ref_id_with_non_ascii_is_refused(browser: Browser, partner: Partner) -> None:
+    page = await browser.open("/acme/ca-homes?refId=caf%C3%A9")
+    assert page.status == 400
+    assert "printable ASCII" in page.text
+
+
+async def test_percent_encoded_ref_id_is_decoded(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    landing = await browser.open("/acme/ca-homes?refId=cust%2042%2F7%26x")
+    await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS, follow=False)
+    async with app_context.sessionmaker() as db:
+        stored = (await db.execute(select(ConnectSession.partner_reference))).scalar_one()
+    assert stored == "cust 42/7&x"
+
+
+async def test_unknown_organization_is_a_404_page(browser: Browser, partner: Partner) -> None:
+    page = await browser.open("/nobody/ca-homes")
+    assert page.status == 404
+    assert page.response.headers["content-type"].startswith("text/html")
+    assert "We could not find this partner" in page.text
+
+
+async def test_unknown_flow_is_a_404_page(browser: Browser, partner: Partner) -> None:
+    page = await browser.open("/acme/no-such-flow")
+    assert page.status == 404
+    assert "Acme Energy has no sign-up page at this address" in page.text
+
+
+async def test_unknown_utility_is_named_with_the_supported_ones(
+    browser: Browser, partner: Partner
+) -> None:
+    page = await browser.open("/acme/ca-homes?requestedUtilities=pge,xyz")
+    assert page.status == 400
+    assert 'Unknown utility ID "xyz"' in page.text
+    assert "cecony-utilityapi" in page.text
+
+
+async def test_utility_the_flow_does_not_offer_is_refused(
+    browser: Browser, partner: Partner
+) -> None:
+    page = await browser.open("/acme/ca-homes?requestedUtilities=cecony-utilityapi")
+    assert page.status == 400
+    assert "which this flow does not offer" in page.text
+
+
+async def test_requested_utilities_are_trimmed_case_insensitive_and_deduplicated(
+    browser: Browser, partner: Partner
+) -> None:
+    page = await browser.open("/acme/ca-homes?requestedUtilities=%20PGE%20,sce,pge")
+    buttons = [b.get("value") for b in page.document.xpath("//button[@name='utility_id']")]
+    assert buttons == ["pge", "sce"]
+
+
+async def test_edited_form_cannot_choose_a_utility_the_link_did_not_offer(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    landing = await browser.open("/acme/ca-homes?requestedUtilities=pge")
+    form = landing.form_with_button("utility_id", "pge")
+    data = dict(form.form_values()) | DETAILS | {"utility_id": "sce"}
+    response = await browser.client.post(landing.url, data=data)
+    assert response.status_code == 400
+    assert "not one of the utilities you can connect here" in response.text
+    assert await row_count(app_context, UtilityAuthorization) == 0
+
+
+async def test_form_without_csrf_token_is_refused(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    await browser.open("/acme/ca-homes")
+    response = await browser.client.post("/acme/ca-homes", data=DETAILS | {"utility_id": "pge"})
+    assert response.status_code == 403
+    assert await row_count(app_context, ConnectSession) == 0
+
+
+async def test_missing_details_are_shown_next_to_their_fields(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    landing = await browser.open("/acme/ca-homes")
+    page = await browser.submit(
+        landing,
+        button=("utility_id", "pge"),
+        fields={"customer_name": "", "customer_email": "not-an-email"},
+    )
+    assert page.status == 400
+    assert "Choose whether this is a home or a business." in page.text
+    assert "Enter your full name." in page.text
+    assert "Enter an e-mail address like name@example.com." in page.text
+    assert await row_count(app_context, ConnectSession) == 0
