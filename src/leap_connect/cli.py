@@ -487,6 +487,11 @@ def sandbox(
     client_id: Annotated[str | None, typer.Option("--client-id")] = None,
     client_secret: Annotated[str | None, typer.Option("--client-secret")] = None,
     public_base_url: Annotated[str | None, typer.Option("--public-base-url")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile", help="Serve https")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile")] = None,
+    ssl_client_ca: Annotated[
+        Path | None, typer.Option("--ssl-client-ca", help="Require client certificates from this CA")
+    ] = None,
 ) -> None:
     """Run the sandbox Green Button data custodians alone (at /sandbox/pge, /sandbox/sce, ...)."""
     from leap_connect.sandbox.green_button import (
@@ -502,10 +507,11 @@ def sandbox(
             f"http://127.0.0.1:8000/connect/callback/{utility_id}"
             for utility_id in ("pge", "sce", "sdge")
         )
+    scheme = "https" if ssl_certfile else "http"
     run_standalone(
         host,
         port,
-        (public_base_url or f"http://{host}:{port}").rstrip("/"),
+        (public_base_url or f"{scheme}://{host}:{port}").rstrip("/"),
         [
             RegisteredClient(
                 client_id=client_id or SANDBOX_CLIENT_ID,
@@ -513,4 +519,7 @@ def sandbox(
                 redirect_uris=uris,
             )
         ],
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_client_ca=str(ssl_client_ca) if ssl_client_ca else None,
     )

@@ -23,13 +23,19 @@ def free_port() -> int:
         return port
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_until_up(
+    url: str,
+    process: subprocess.Popen[bytes],
+    timeout: float = 30,
+    probe: httpx.Client | None = None,
+) -> None:
+    client = probe or httpx.Client(timeout=1)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{url} exited with {process.returncode}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if client.get(url).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -39,14 +45,19 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 @contextmanager
 def running(
-    args: list[str], *, env: dict[str, str], health_url: str, log_path: Path
+    args: list[str],
+    *,
+    env: dict[str, str],
+    health_url: str,
+    log_path: Path,
+    probe: httpx.Client | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [CLI, *args], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            wait_until_up(health_url, process)
+            wait_until_up(health_url, process, probe=probe)
             yield process
         finally:
             process.terminate()
@@ -58,9 +69,13 @@ def running(
 
 @contextmanager
 def leap_connect_server(
-    database_url: str, tmp_path: Path, extra_env: dict[str, str] | None = None
+    database_url: str,
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
 ) -> Iterator[str]:
-    port = free_port()
+    port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
         "LEAP_CONNECT_DATABASE_URL": database_url,

@@ -677,14 +677,32 @@ def create_sandbox_app(custodians: Sequence[DataCustodian]) -> FastAPI:
 
 
 def run_standalone(
-    host: str, port: int, public_base_url: str, clients: Sequence[RegisteredClient]
+    host: str,
+    port: int,
+    public_base_url: str,
+    clients: Sequence[RegisteredClient],
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    ssl_client_ca: str | None = None,
 ) -> None:
     """Serve the pge, sce and sdge custodians alone; `public_base_url` is this server's root
-    URL as clients reach it (e.g. http://127.0.0.1:9100)."""
+    URL as clients reach it (e.g. http://127.0.0.1:9100). With `ssl_client_ca`, every client
+    must present a certificate signed by it (mutual TLS, as PG&E demands)."""
+    import ssl
+
     import uvicorn
 
     app = create_sandbox_app(create_sandbox_custodians(public_base_url, clients))
-    uvicorn.run(app, host=host, port=port)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        ssl_ca_certs=ssl_client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if ssl_client_ca else ssl.CERT_NONE,
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------------

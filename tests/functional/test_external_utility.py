@@ -1,0 +1,190 @@
+"""The Green Button connector against a sandbox in another process, configured only by variables."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from leap_connect.db import create_engine, create_sessionmaker
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.models import Meter, UtilityAuthorization
+from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY
+from tests.support.browser import Browser, Page
+from tests.support.certificates import TlsFiles, make_tls_files
+from tests.support.factories import create_partner
+from tests.support.server import free_port, leap_connect_server, running
+
+DETAILS = {
+    "customer_type": "residential",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+}
+
+
+@contextmanager
+def sandbox_process(
+    tmp_path: Path, callback_base: str, tls: TlsFiles | None = None
+) -> Iterator[str]:
+    port = free_port()
+    scheme = "https" if tls else "http"
+    base = f"{scheme}://127.0.0.1:{port}"
+    args = [
+        "sandbox",
+        "--port",
+        str(port),
+        "--redirect-uri",
+        f"{callback_base}/connect/callback/pge",
+    ]
+    if tls:
+        args += [
+            "--ssl-certfile",
+            str(tls.server_cert),
+            "--ssl-keyfile",
+            str(tls.server_key),
+            "--ssl-client-ca",
+            str(tls.ca),
+        ]
+    with running(
+        args,
+        env={},
+        health_url=f"{base}/",
+        log_path=tmp_path / "sandbox.log",
+        probe=httpx.Client(verify=_client_context(tls), timeout=1) if tls else None,
+    ):
+        yield f"{base}/sandbox/pge"
+
+
+def _client_context(tls: TlsFiles, *, with_certificate: bool = True) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(tls.ca))
+    if with_certificate:
+        context.load_cert_chain(str(tls.client_cert), str(tls.client_key))
+    return context
+
+
+def pge_variables(
+    sandbox: str, tls: TlsFiles | None = None, *, with_certificate: bool = True
+) -> dict[str, str]:
+    prefix = "LEAP_CONNECT_UTILITIES__PGE__"
+    variables = {
+        "LEAP_CONNECT_SANDBOX": "false",
+        f"{prefix}AUTHORIZE_URL": f"{sandbox}/oauth/authorize",
+        f"{prefix}TOKEN_URL": f"{sandbox}/oauth/token",
+        f"{prefix}REVOKE_URL": f"{sandbox}/oauth/revoke",
+        f"{prefix}CLIENT_ID": "leap-connect-sandbox",
+        f"{prefix}CLIENT_SECRET": "sandbox-secret",
+    }
+    if tls:
+        variables[f"{prefix}CA_BUNDLE"] = str(tls.ca)
+        if with_certificate:
+            variables[f"{prefix}CLIENT_CERT"] = str(tls.client_cert)
+            variables[f"{prefix}CLIENT_KEY"] = str(tls.client_key)
+    return variables
+
+
+async def seed(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await create_partner((create_sessionmaker(engine), Encryptor(DEVELOPMENT_ENCRYPTION_KEY)))
+    finally:
+        await engine.dispose()
+
+
+async def stored(database_url: str) -> tuple[list[Meter], list[UtilityAuthorization]]:
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            meters = list((await session.execute(select(Meter))).scalars())
+            attempts = list((await session.execute(select(UtilityAuthorization))).scalars())
+            return meters, attempts
+    finally:
+        await engine.dispose()
+
+
+async def customer_connects_pge(
+    base_url: str, sandbox: str, verify: ssl.SSLContext | bool = True
+) -> Page:
+    async with httpx.AsyncClient(base_url=base_url, verify=verify, timeout=30) as client:
+        browser = Browser(client, also_follow=(sandbox.split("/sandbox/")[0],))
+        landing = await browser.open("/acme/ca-homes?requestedUtilities=pge&refId=ext-1")
+        at_utility = await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS)
+        assert at_utility.url.startswith(sandbox), at_utility.url
+        return await browser.submit(
+            at_utility,
+            button=("decision", "approve"),
+            fields={"username": "residential", "password": "sandbox"},
+        )
+
+
+async def test_connector_uses_a_separately_running_utility_configured_by_variables(
+    database_url: str, tmp_path: Path
+) -> None:
+    await seed(database_url)
+    port = free_port()
+    app_base = f"http://127.0.0.1:{port}"
+    with (
+        sandbox_process(tmp_path, app_base) as sandbox,
+        leap_connect_server(
+            database_url,
+            tmp_path,
+            {**pge_variables(sandbox), "LEAP_CONNECT_BASE_URL": app_base},
+            port=port,
+        ),
+    ):
+        session_page = await customer_connects_pge(app_base, sandbox)
+    assert "Connected · 1 meter" in session_page.text
+    meters, _ = await stored(database_url)
+    assert [(m.utility_id, m.partner_reference) for m in meters] == [("pge", "ext-1")]
+    assert meters[0].usage_point_uri and meters[0].usage_point_uri.startswith(sandbox)
+
+
+async def test_token_exchange_presents_the_client_certificate_the_utility_demands(
+    database_url: str, tmp_path: Path
+) -> None:
+    tls = make_tls_files(tmp_path)
+    await seed(database_url)
+    port = free_port()
+    app_base = f"http://127.0.0.1:{port}"
+    with (
+        sandbox_process(tmp_path, app_base, tls) as sandbox,
+        leap_connect_server(
+            database_url,
+            tmp_path,
+            {**pge_variables(sandbox, tls), "LEAP_CONNECT_BASE_URL": app_base},
+            port=port,
+        ),
+    ):
+        session_page = await customer_connects_pge(app_base, sandbox, verify=_client_context(tls))
+    assert "Connected · 1 meter" in session_page.text
+    meters, attempts = await stored(database_url)
+    assert len(meters) == 1 and attempts[0].status == "COMPLETED"
+
+
+async def test_without_the_client_certificate_the_utility_refuses_the_token_exchange(
+    database_url: str, tmp_path: Path
+) -> None:
+    tls = make_tls_files(tmp_path)
+    await seed(database_url)
+    port = free_port()
+    app_base = f"http://127.0.0.1:{port}"
+    with (
+        sandbox_process(tmp_path, app_base, tls) as sandbox,
+        leap_connect_server(
+            database_url,
+            tmp_path,
+            {
+                **pge_variables(sandbox, tls, with_certificate=False),
+                "LEAP_CONNECT_BASE_URL": app_base,
+            },
+            port=port,
+        ),
+    ):
+        page = await customer_connects_pge(app_base, sandbox, verify=_client_context(tls))
+    assert page.status == 503
+    assert "is not answering right now" in page.text
+    meters, attempts = await stored(database_url)
+    assert meters == [] and attempts[0].error_code == "utility_down"
