@@ -19,9 +19,7 @@ from leap_connect.connect.endpoints import router as connect_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
 from leap_connect.esign.endpoints import router as terms_router
-from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.deps import AppContext
-from leap_connect.kit.http import HttpClientFactory
 from leap_connect.kit.observability import (
     Metrics,
     RequestContextMiddleware,
@@ -34,9 +32,9 @@ from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR, create_templates
 from leap_connect.ops.endpoints import router as ops_router
 from leap_connect.portal.endpoints import router as portal_router
+from leap_connect.runtime import build_runtime
 from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
-from leap_connect.utilities.connectors import build_connectors
 from leap_connect.utilities.endpoints import router as utility_callbacks_router
 
 log = structlog.get_logger("leap_connect.app")
@@ -48,16 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     engine = create_engine(settings.resolved_database_url)
-    http = HttpClientFactory(timeout=settings.http_timeout_seconds)
+    runtime = build_runtime(settings)
     context = AppContext(
         settings=settings,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
-        encryptor=Encryptor(settings.encryption_keys.get_secret_value()),
+        encryptor=runtime.encryptor,
         metrics=Metrics(),
         templates=create_templates(),
-        http=http,
-        connectors=build_connectors(settings, http),
+        http=runtime.http,
+        connectors=runtime.connectors,
     )
 
     @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,3 +79,20 @@ async def get_authorization_by_state(
         select(UtilityAuthorization).where(UtilityAuthorization.state_hmac == state_hmac)
     )
     return result.scalar_one_or_none()
+
+
+async def idle_connect_sessions(
+    session: AsyncSession, *, idle_since: datetime, limit: int
+) -> list[ConnectSession]:
+    """Open sessions untouched since `idle_since`, oldest first."""
+    result = await session.execute(
+        select(ConnectSession)
+        .where(
+            ConnectSession.status.in_(("CREATED", "UPDATED")),
+            ConnectSession.last_interaction_at < idle_since,
+        )
+        .order_by(ConnectSession.last_interaction_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(result.scalars())

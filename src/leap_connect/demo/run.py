@@ -10,8 +10,10 @@ import uvicorn
 from leap_connect.app import create_app
 from leap_connect.db import create_engine, create_sessionmaker, transaction
 from leap_connect.demo.seed import DEMO_USER_EMAIL, DEMO_USER_PASSWORD, seed_demo
+from leap_connect.jobs.worker import in_process_worker
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.migrations import runner
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 
 
@@ -27,8 +29,12 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
         await engine.dispose()
     _print_welcome(settings, partner.api_key, partner.links)
     app = create_app(settings)
+    context = app.state.context
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False))
-    await server.serve()
+    # One process does it all: the background worker runs in the server's event loop.
+    runtime = Runtime(context.encryptor, context.http, context.connectors)
+    async with in_process_worker(context.sessionmaker, settings, extras=runtime.as_job_extras()):
+        await server.serve()
 
 
 def _print_welcome(settings: Settings, api_key: str, links: dict[str, str]) -> None:

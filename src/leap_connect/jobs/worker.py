@@ -33,6 +33,7 @@ from leap_connect.jobs.retry import LAST_ERROR_LIMIT, describe_error, next_run_a
 from leap_connect.jobs.service import enqueue, schedule_periodic_jobs
 from leap_connect.kit.observability import configure_logging
 from leap_connect.models import Job, utc_now
+from leap_connect.runtime import build_runtime
 from leap_connect.settings import Settings
 
 log = structlog.get_logger("leap_connect.jobs")
@@ -384,7 +385,7 @@ async def run_worker(
         lease=lease,
         poll_interval=poll_interval,
         batch_size=batch_size,
-        extras=extras,
+        extras=build_runtime(settings).as_job_extras() if extras is None else extras,
     )
     log.info("worker_started", worker_id=worker.worker_id, handler_modules=modules)
     main = asyncio.create_task(worker.run_until_idle(stop) if once else worker.run(stop))
