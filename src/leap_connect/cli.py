@@ -490,7 +490,8 @@ def sandbox(
     ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile", help="Serve https")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile")] = None,
     ssl_client_ca: Annotated[
-        Path | None, typer.Option("--ssl-client-ca", help="Require client certificates from this CA")
+        Path | None,
+        typer.Option("--ssl-client-ca", help="Require client certificates from this CA"),
     ] = None,
 ) -> None:
     """Run the sandbox Green Button data custodians alone (at /sandbox/pge, /sandbox/sce, ...)."""
