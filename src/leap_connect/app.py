@@ -19,6 +19,7 @@ from leap_connect.connect.endpoints import router as connect_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
 from leap_connect.esign.endpoints import router as terms_router
+from leap_connect.kit.body_limit import BodySizeLimitMiddleware
 from leap_connect.kit.deps import AppContext
 from leap_connect.kit.observability import (
     Metrics,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = context
     _install_error_handlers(app)
     app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers[Exception])
+    app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
     app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")

@@ -39,7 +39,8 @@ def sign(secret: str, message: str) -> str:
 
 
 def signature_ok(secret: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, message), signature)
+    # Compared as bytes: compare_digest refuses non-ASCII str, and a forged value may be anything.
+    return hmac.compare_digest(sign(secret, message).encode(), signature.encode())
 
 
 def sha256_hex(data: bytes) -> str:

@@ -1,0 +1,95 @@
+"""Whatever a customer's browser or a script sends to the journey, the answer is never a 5xx."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leap_connect.kit.deps import AppContext
+from tests.support.factories import create_partner
+
+FIELDS = ["customer_type", "customer_name", "customer_email", "company_name", "utility_id"]
+TEXT = st.text(max_size=300) | st.sampled_from(["pge", "sce", "residential", "commercial", ""])
+QUERY_VALUE = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=300)
+
+
+@pytest.fixture
+async def partner_client(client: httpx.AsyncClient, app_context: AppContext) -> httpx.AsyncClient:
+    await create_partner(app_context)
+    return client
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ref_id=QUERY_VALUE, requested=QUERY_VALUE, raw=st.binary(max_size=200))
+async def test_landing_page_never_fails_on_any_link(
+    partner_client: httpx.AsyncClient, ref_id: str, requested: str, raw: bytes
+) -> None:
+    response = await partner_client.get(
+        "/acme/ca-homes", params={"refId": ref_id, "requestedUtilities": requested}
+    )
+    assert response.status_code in (200, 400)
+    # Not even percent-encoded bytes that are not UTF-8.
+    encoded = "".join(f"%{byte:02X}" for byte in raw)
+    response = await partner_client.get(f"/acme/ca-homes?refId={encoded}")
+    assert response.status_code in (200, 400)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    form=st.dictionaries(st.sampled_from([*FIELDS, "csrf_token", "x"]), TEXT, max_size=8),
+    cookie=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=120),
+)
+async def test_landing_form_never_fails_on_any_fields_or_cookie(
+    partner_client: httpx.AsyncClient, form: dict[str, str], cookie: str
+) -> None:
+    response = await partner_client.post(
+        "/acme/ca-homes?requestedUtilities=pge",
+        data=form,
+        headers={"Cookie": f"leap_connect_browser={cookie}"},
+    )
+    assert response.status_code < 500, response.text
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.text(max_size=60), query=st.dictionaries(st.text(max_size=20), QUERY_VALUE, max_size=4)
+)
+async def test_callback_and_session_pages_never_fail(
+    partner_client: httpx.AsyncClient, path: str, query: dict[str, str]
+) -> None:
+    segment = quote(path, safe="")
+    for url in (f"/connect/callback/{segment}", f"/connect/sessions/{segment}"):
+        response = await partner_client.get(url, params=query)
+        assert response.status_code < 500, response.text
+
+
+async def test_body_over_one_mebibyte_is_refused_with_413(
+    partner_client: httpx.AsyncClient,
+) -> None:
+    response = await partner_client.post(
+        "/acme/ca-homes", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 413
+    assert "Request too large" in response.text
+
+
+async def test_chunked_body_over_the_limit_is_refused_with_413(
+    partner_client: httpx.AsyncClient,
+) -> None:
+    async def chunks():  # no Content-Length: the size is only known while reading
+        for _ in range(20):
+            yield b"y" * 65536
+
+    response = await partner_client.post("/v2/meters/search", content=chunks())
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
