@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -77,19 +78,26 @@ async def test_body_over_one_mebibyte_is_refused_with_413(
     partner_client: httpx.AsyncClient,
 ) -> None:
     response = await partner_client.post(
-        "/acme/ca-homes", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "text/plain"}
+        "/v2/meters/search",
+        content=b"x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert "Request too large" in response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Request too large"
 
 
 async def test_chunked_body_over_the_limit_is_refused_with_413(
     partner_client: httpx.AsyncClient,
 ) -> None:
-    async def chunks():  # no Content-Length: the size is only known while reading
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: known only while reading
         for _ in range(20):
             yield b"y" * 65536
 
-    response = await partner_client.post("/v2/meters/search", content=chunks())
+    response = await partner_client.post(
+        "/acme/ca-homes",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 413
-    assert response.headers["content-type"] == "application/problem+json"
+    assert "Request too large" in response.text
