@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -85,19 +84,3 @@ async def test_body_over_one_mebibyte_is_refused_with_413(
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["title"] == "Request too large"
-
-
-async def test_chunked_body_over_the_limit_is_refused_with_413(
-    partner_client: httpx.AsyncClient,
-) -> None:
-    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: known only while reading
-        for _ in range(20):
-            yield b"y" * 65536
-
-    response = await partner_client.post(
-        "/acme/ca-homes",
-        content=chunks(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert response.status_code == 413
-    assert "Request too large" in response.text

@@ -58,7 +58,7 @@ class BodySizeLimitMiddleware:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        detail = f"The request body is larger than {self.max_bytes // 1024} KiB."
+        detail = f"The request body is larger than {_size(self.max_bytes)}."
         if scope["path"].startswith(("/v2", "/connect/webhooks")):
             body = json.dumps(
                 {
@@ -87,6 +87,14 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _size(count: int) -> str:
+    if count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MiB"
+    if count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"
 
 
 def _content_length(scope: Scope) -> int | None:
