@@ -1,1 +1,1 @@
-"""Benchmarks, run on demand with `make bench` (never part of the test run)."""
+"""Benchmarks: run one with `python -m bench.<name>`; they are not part of the test run."""

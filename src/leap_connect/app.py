@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Find the meters your customers authorized, and follow their connections.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/docs.py serves /docs from this instance, within the CSP
         redoc_url=None,
     )
     app.state.context = context

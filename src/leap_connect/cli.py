@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import sys
@@ -17,6 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import flows as flows_service
+from leap_connect.connect.bulk_links import (
+    CsvUnreadable,
+    ReferenceRow,
+    read_reference_rows,
+    write_links_csv,
+)
 from leap_connect.connect.links import (
     LinkError,
     build_link,
@@ -24,6 +29,13 @@ from leap_connect.connect.links import (
     parse_requested_utilities,
 )
 from leap_connect.db import create_engine, create_sessionmaker, transaction
+from leap_connect.esign import service as terms_service
+from leap_connect.esign.documents import (
+    DocumentProblem,
+    TermsText,
+    parse_terms_option,
+    read_terms_text,
+)
 from leap_connect.kit.crypto import Encryptor, generate_encryption_key
 from leap_connect.kit.problems import LeapConnectError
 from leap_connect.migrations import runner
@@ -54,6 +66,13 @@ app.add_typer(links_app, name="links")
 app.add_typer(keys_app, name="keys")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+TermsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--terms",
+        help="A document to sign, as customer-type=path.md (repeat for more, in order)",
+    ),
+]
 
 
 def fail(message: str) -> typer.Exit:
@@ -170,9 +189,11 @@ def flows_create(
     ],
     thank_you_url: Annotated[str, typer.Option("--thank-you-url")],
     title: Annotated[str | None, typer.Option("--title")] = None,
+    terms: TermsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a connect flow for an organization."""
+    documents = _read_terms(terms or [])
 
     @with_session
     async def create(session: AsyncSession, settings: Settings) -> None:
@@ -188,6 +209,7 @@ def flows_create(
             title=title,
             development=settings.is_development,
         )
+        changes = await terms_service.set_terms(session, flow=flow, documents=documents)
         link = build_link(settings.base_url, organization.name, flow.url_friendly_title)
         emit(
             as_json,
@@ -198,11 +220,104 @@ def flows_create(
                 "utilities": flow.utility_ids,
                 "customer_types": flow.customer_types,
                 "url": link,
+                **({"terms": [_change_json(change) for change in changes]} if documents else {}),
             },
-            f"created flow {flow.url_friendly_title}: {link}",
+            "\n".join(
+                [f"created flow {flow.url_friendly_title}: {link}"]
+                + [_change_text(change) for change in changes]
+            ),
         )
 
     create()
+
+
+@flows_app.command("set-terms")
+def flows_set_terms(
+    org_name: str,
+    url_friendly_title: str,
+    terms: TermsOption = None,
+    clear: Annotated[
+        list[str] | None,
+        typer.Option("--clear", help="A customer type that signs no terms any more (repeatable)"),
+    ] = None,
+    before_authorization: Annotated[
+        bool | None,
+        typer.Option(
+            "--before-authorization/--after-authorization",
+            help="Sign the terms before connecting a utility, or after (the default)",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the documents a flow's customers sign, per customer type.
+
+    The documents given for a customer type replace its current ones. A changed text becomes a
+    new version (agreements keep the version they signed); the same text changes nothing.
+    """
+    documents = _read_terms(terms or [])
+    if not documents and not clear and before_authorization is None:
+        raise fail("give --terms TYPE=PATH, --clear TYPE or --before-authorization")
+
+    @with_session
+    async def update(session: AsyncSession, settings: Settings) -> None:
+        organization = await organizations.require_organization(session, org_name)
+        flow = await flows_service.require_flow(session, organization, url_friendly_title)
+        changes = await terms_service.set_terms(
+            session,
+            flow=flow,
+            documents=documents,
+            clear=[customer_type.strip().lower() for customer_type in clear or []],
+            before_authorization=before_authorization,
+        )
+        order = "before" if flow.terms_before_authorization else "after"
+        emit(
+            as_json,
+            {
+                "url_friendly_title": flow.url_friendly_title,
+                "terms_before_authorization": flow.terms_before_authorization,
+                "terms": [_change_json(change) for change in changes],
+            },
+            "\n".join(
+                [_change_text(change) for change in changes]
+                + [f"customers sign the terms {order} connecting their utility"]
+            ),
+        )
+
+    update()
+
+
+def _read_terms(values: list[str]) -> list[TermsText]:
+    documents = []
+    for value in values:
+        try:
+            customer_type, path = parse_terms_option(
+                value, customer_types=flows_service.CUSTOMER_TYPES
+            )
+            raw = Path(path).read_bytes()
+            documents.append(read_terms_text(customer_type, path, raw))
+        except DocumentProblem as problem:
+            raise fail(str(problem)) from None
+        except OSError as error:
+            raise fail(f"cannot read {value.partition('=')[2]}: {error.strerror}") from None
+    return documents
+
+
+def _change_json(change: terms_service.DocumentChange) -> dict[str, Any]:
+    return {
+        "customer_type": change.customer_type,
+        "slug": change.slug,
+        "title": change.title,
+        "version": change.version,
+        "sha256": change.sha256,
+        "change": change.change,
+    }
+
+
+def _change_text(change: terms_service.DocumentChange) -> str:
+    return (
+        f"{change.customer_type} terms: {change.title} ({change.slug}) version {change.version}, "
+        f"{change.change}, sha256 {change.sha256}"
+    )
 
 
 # --- users and API keys ---------------------------------------------------------------------------
@@ -327,53 +442,25 @@ def links_create(
     create()
 
 
-def _read_csv_rows(csv_in: Path) -> list[tuple[int, list[str]]]:
-    """Each CSV record with the line it starts on: a quoted field may span several lines."""
-    rows: list[tuple[int, list[str]]] = []
-    line_number = 1
+def _read_reference_rows(csv_in: Path) -> list[ReferenceRow]:
     try:
         # utf-8-sig: spreadsheets start the UTF-8 CSV files they export with a byte-order mark.
         with csv_in.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            for row in reader:
-                rows.append((line_number, row))
-                line_number = reader.line_num + 1
-    except (OSError, UnicodeDecodeError) as error:
+            return read_reference_rows(file)
+    except (OSError, UnicodeDecodeError, CsvUnreadable) as error:
         raise fail(f"cannot read {csv_in}: {error}") from None
-    except csv.Error as error:
-        raise fail(f"cannot read {csv_in}: line {line_number}: {error}") from None
-    return rows
 
 
 def _write_bulk_links(
     csv_in: Path, output: Path | None, link_for: Callable[[str | None], str], *, as_json: bool
 ) -> None:
-    rows = _read_csv_rows(csv_in)
-    header_skipped = (
-        bool(rows)
-        and bool(rows[0][1])
-        and rows[0][1][0].strip().lower() in ("refid", "ref_id", "reference_id")
-    )
-    written = 0
-    rejected: list[dict[str, Any]] = []
+    rows = _read_reference_rows(csv_in)
+    rejected = [{"line": row.line, "error": row.error} for row in rows if row.error]
     destination = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        writer = csv.writer(destination)
-        writer.writerow(["ref_id", "url"])
         with typer.progressbar(rows, length=len(rows), label="links", file=sys.stderr) as progress:
-            for line_number, row in progress:
-                if line_number == 1 and header_skipped:
-                    continue
-                value = row[0] if row else ""
-                try:
-                    reference = parse_ref_id(value)
-                    if reference is None:
-                        raise LinkError("refId", "the Reference ID is empty")
-                except LinkError as error:
-                    rejected.append({"line": line_number, "error": error.message})
-                    continue
-                writer.writerow([reference, link_for(reference)])
-                written += 1
+            good = (row.ref_id for row in progress if row.ref_id is not None)
+            written = write_links_csv(destination, good, link_for)
     finally:
         if output:
             destination.close()

@@ -52,10 +52,20 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)
     sandbox: bool = False
+    # How long the sandbox UtilityAPI takes to list an authorization's meters, as UtilityAPI does.
+    sandbox_utilityapi_meters_delay_seconds: float = Field(default=5.0, ge=0, le=86400)
     demo: bool = False
     utilities: dict[str, UtilitySettings] = Field(default_factory=dict)
     http_timeout_seconds: float = 10.0
     log_level: str = "INFO"
+    # The certificate (PEM, then any intermediates) and key that sign agreement PDFs; when absent,
+    # one is generated at first use and kept, encrypted, in the database.
+    signing_certificate: Path | None = None
+    signing_key: Path | None = None
+    signing_key_password: SecretStr | None = None
+    # Waits between webhook delivery attempts (the first is at once); failed after the last.
+    webhook_retry_delays_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_timeout_seconds: float = 10.0
 
     @field_validator("utilities", mode="before")
     @classmethod
@@ -81,6 +91,14 @@ class Settings(BaseSettings):
                     f"LEAP_CONNECT_ENCRYPTION_KEYS: key {position} is not a valid key {hint}"
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _signing_files_come_in_pairs(self) -> Settings:
+        if (self.signing_certificate is None) != (self.signing_key is None):
+            raise ValueError(
+                "set both LEAP_CONNECT_SIGNING_CERTIFICATE and LEAP_CONNECT_SIGNING_KEY, or neither"
+            )
+        return self
 
     @field_validator("base_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""API authentication: a Bearer API key, its organization, and the scope an operation needs."""
+"""API authentication: a Bearer API key, its organization, its rate limit and the scopes it has."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leap_connect.kit.deps import AppContextDep, SessionDep
-from leap_connect.kit.problems import Forbidden, Unauthorized
+from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
+from leap_connect.kit.problems import Forbidden, TooManyRequests, Unauthorized
+from leap_connect.kit.ratelimit import RateLimiter, RateLimitSettings
 from leap_connect.organizations.service import authenticate_api_key
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lc_live_…`")
@@ -43,8 +44,26 @@ async def get_api_caller(
     if api_key is None:
         raise Unauthorized("This API key is not valid.", headers=CHALLENGE)
     caller = ApiCaller(api_key.organization_id, api_key.id, frozenset(api_key.scopes))
+    retry_after = await api_rate_limiter(context).hit("api_key", str(api_key.id))
+    if retry_after is not None:
+        raise TooManyRequests(
+            f"This API key made too many requests. Retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
     request.state.api_caller = caller
     return caller
+
+
+RATE_LIMITER = "api_rate_limiter"
+
+
+def api_rate_limiter(context: AppContext) -> RateLimiter:
+    """The app's limiter per API key, made on first use (tests may put their own in first)."""
+    limiter = context.extras.get(RATE_LIMITER)
+    if not isinstance(limiter, RateLimiter):
+        limiter = RateLimiter.from_settings(RateLimitSettings())
+        context.extras[RATE_LIMITER] = limiter
+    return limiter
 
 
 ApiCallerDep = Annotated[ApiCaller, Depends(get_api_caller)]

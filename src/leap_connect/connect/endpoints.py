@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from leap_connect.connect import service
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
 from leap_connect.db import transaction
+from leap_connect.esign import service as terms
 from leap_connect.kit.csrf import (
     CSRF_FIELD,
     browser_id,
@@ -25,6 +26,7 @@ from leap_connect.kit.csrf import (
 from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import Forbidden, NotFound
+from leap_connect.portal.tasks import count_link_open
 from leap_connect.utilities.connector import ConnectorError
 from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES_BY_ID
@@ -77,6 +79,11 @@ async def session_action(
         )
     utility_id = str(form.get("utility_id", ""))
     if utility_id:
+        terms_first = await terms.terms_before_authorization_url(
+            session, view.connect_session, view.flow, utility_id
+        )
+        if terms_first:
+            return RedirectResponse(terms_first, status_code=303)
         url = await service.begin_authorization(
             session,
             connect_session=view.connect_session,
@@ -91,6 +98,9 @@ async def session_action(
     if form.get("action") == "continue":
         try:
             thank_you = await service.finish(session, view, context.encryptor)
+        except terms.TermsUnsigned as unsigned:  # the terms step comes next: its first document
+            service.touch(view.connect_session)
+            return RedirectResponse(unsigned.first_document_url, status_code=303)
         except JourneyRefused as refusal:
             service.touch(view.connect_session)
             return _render_session(
@@ -163,6 +173,7 @@ async def landing_page(
     context: AppContextDep,
 ) -> Response:
     landing = await _landing(request, session, org_name, url_friendly_title)
+    count_link_open(context, landing.flow)  # in memory: this GET writes nothing
     browser, is_new = ensure_browser_id(request, development=context.settings.is_development)
     response = _render_landing(request, context, landing, browser)
     if is_new:
@@ -195,6 +206,11 @@ async def landing_submit(
         details=details,
     )
     utility_id = values.get("utility_id", "").strip().lower()
+    terms_first = await terms.terms_before_authorization_url(
+        session, connect_session, landing.flow, utility_id
+    )
+    if terms_first:
+        return RedirectResponse(terms_first, status_code=303)
     if not utility_id:
         return _to_session(connect_session.id)
     url = await service.begin_authorization(
@@ -277,7 +293,9 @@ def _render_landing(
             "utilities": landing.available_utilities,
             "requested": landing.requested_utilities,
             "show_required": commercial_only,
-            "has_terms": False,
+            "has_terms": bool(landing.terms_customer_types),
+            "terms_customer_types": landing.terms_customer_types,
+            "terms_first": landing.flow.terms_before_authorization,
             "form_action": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),
             "csrf_token": csrf_token(context.secret_key, browser),
@@ -313,6 +331,31 @@ def _render_session(
     )
 
 
+# Failures the customer can put right (UtilityAPI's form reports these): what happened, what to do.
+_CUSTOMER_CAN_FIX = {
+    "access_invalid": (
+        "{utility} did not accept your account details",
+        "The account details you entered for {utility} were not accepted, so nothing was shared. "
+        "Check them against a recent bill or your online account, then try again.",
+    ),
+    "access_locked": (
+        "Your {utility} online account is locked",
+        "{utility} has locked your online account, usually after several sign-in attempts with a "
+        "wrong password. Unlock it or reset your password on {utility}'s website, then try again.",
+    ),
+    "access_unsupported": (
+        "This {utility} account cannot be connected here",
+        "{utility} does not share data for this kind of account through the authorization form. "
+        "Try another of your accounts, or contact the company that sent you this link.",
+    ),
+    "wrong_utility": (
+        "You authorized a different utility",
+        "On the authorization form you chose another utility than {utility}, so nothing was "
+        "connected. Try again and choose {utility} there.",
+    ),
+}
+
+
 def _failure_page(
     request: Request,
     context: AppContext,
@@ -335,6 +378,11 @@ def _failure_page(
         message = (
             f"You chose not to share your data at {utility.name}. Nothing was shared. "
             "You can try again, or choose another utility."
+        )
+        status = 200
+    elif failure.code in _CUSTOMER_CAN_FIX:
+        title, message = (
+            text.format(utility=utility.name) for text in _CUSTOMER_CAN_FIX[failure.code]
         )
         status = 200
     elif failure.retryable:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import events, repository
 from leap_connect.connect.links import LinkError, parse_link
+from leap_connect.esign import service as terms
 from leap_connect.kit.crypto import Encryptor, keyed_hash, sign
 from leap_connect.kit.problems import LeapConnectError, NotFound
 from leap_connect.meters import repository as meters_repository
@@ -31,6 +32,7 @@ from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import EMAIL
 from leap_connect.utilities.connector import AuthorizationResult, AuthorizationStart, Connector
 from leap_connect.utilities.registry import UTILITIES_BY_ID, Utility
+from leap_connect.utilities.service import enqueue_meter_discovery
 
 STATE_LIFETIME = timedelta(minutes=15)
 OPEN_STATUSES = ("CREATED", "UPDATED")
@@ -53,6 +55,7 @@ class Landing:
     flow: ConnectFlow
     requested_utilities: tuple[str, ...]
     ref_id: str | None
+    terms_customer_types: tuple[str, ...] = ()  # the customer types that sign additional terms
 
     @property
     def available_utilities(self) -> tuple[Utility, ...]:
@@ -97,7 +100,8 @@ async def resolve_landing(
     except LinkError as error:
         raise BadLink(error.message) from None
     explicit = link.requested_utilities if any(v.strip(" ,") for v in requested_values) else ()
-    return Landing(organization, flow, explicit, link.ref_id)
+    terms_customer_types = await terms.customer_types_with_terms(session, flow.id)
+    return Landing(organization, flow, explicit, link.ref_id, terms_customer_types)
 
 
 def read_customer_form(flow: ConnectFlow, form: Mapping[str, str]) -> CustomerDetails:
@@ -325,6 +329,9 @@ async def complete_authorization(
         authorization=authorization,
         discovered=result.meters,
     )
+    if result.meters_pending:
+        # In this transaction: the attempt never completes without someone looking for its meters.
+        await enqueue_meter_discovery(session, authorization.id)
     return [item.meter for item in recorded]
 
 
@@ -361,6 +368,7 @@ class UtilityRow:
     error_code: str | None
     required: bool
     meter_count: int
+    meters_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -429,6 +437,7 @@ async def load_session_view(
                 for meter in meters
                 if utility_id in latest and meter.utility_authorization_id == latest[utility_id].id
             ),
+            meters_pending=utility_id in latest and latest[utility_id].meters_pending,
         )
         for utility_id in utility_ids
     )
@@ -448,6 +457,7 @@ async def finish(
     if view.missing_required:
         names = ", ".join(row.utility.name for row in view.missing_required)
         raise JourneyRefused(f"Please connect every required utility first: {names}.")
+    await terms.require_signed_terms(session, view.connect_session)  # raises TermsUnsigned
     connect_session = view.connect_session
     moment = now or utc_now()
     connect_session.last_interaction_at = moment

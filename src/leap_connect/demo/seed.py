@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import repository as connect_repository
 from leap_connect.connect.flows import create_flow
 from leap_connect.connect.links import build_link
+from leap_connect.esign.documents import TermsText, read_terms_text
+from leap_connect.esign.service import set_terms
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import (
@@ -23,6 +26,8 @@ DEMO_ORG = "demo-energy"
 DEMO_USER_EMAIL = "demo@demo-energy.example"
 DEMO_USER_PASSWORD = "demo-energy-password"  # noqa: S105 - a published demo credential on localhost
 THANK_YOU_PATH = "/demo/thank-you"
+TERMS_DIR = Path(__file__).resolve().parent / "terms"
+COMMERCIAL_TERMS = ("participation-agreement.md", "data-sharing-addendum.md")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ async def seed_demo(session: AsyncSession, settings: Settings, encryptor: Encryp
     for title, (region, utilities, customer_types) in flows.items():
         flow = await connect_repository.get_flow(session, organization.id, title)
         if flow is None:
-            await create_flow(
+            flow = await create_flow(
                 session,
                 organization=organization,
                 url_friendly_title=title,
@@ -68,6 +73,8 @@ async def seed_demo(session: AsyncSession, settings: Settings, encryptor: Encryp
             )
         else:
             flow.thank_you_url = thank_you_url  # the demo may run on another port than last time
+        # Both flows ask business customers to sign; the same text again makes no new version.
+        await set_terms(session, flow=flow, documents=commercial_terms())
     issued = await create_api_key(
         session,
         settings.secret_key.get_secret_value(),
@@ -99,3 +106,11 @@ async def seed_demo(session: AsyncSession, settings: Settings, encryptor: Encryp
         ),
     }
     return DemoPartner(api_key=issued.token, links=links)
+
+
+def commercial_terms() -> list[TermsText]:
+    """The sample participation agreement and data-sharing addendum shipped with the demo."""
+    return [
+        read_terms_text("commercial", name, (TERMS_DIR / name).read_bytes())
+        for name in COMMERCIAL_TERMS
+    ]

@@ -44,7 +44,13 @@ def get_app_context(request: Request) -> AppContext:
     return context
 
 
-AppContextDep = Annotated[AppContext, Depends(get_app_context)]
+async def _app_context(request: Request) -> AppContext:
+    # Async on purpose: FastAPI runs a plain-def dependency in a worker thread, a thread hop
+    # on every request that uses the context (nearly all of them).
+    return get_app_context(request)
+
+
+AppContextDep = Annotated[AppContext, Depends(_app_context)]
 
 
 async def get_db_session(context: AppContextDep) -> AsyncIterator[AsyncSession]:

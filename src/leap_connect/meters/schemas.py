@@ -1,15 +1,25 @@
-"""The meter as partners see it (Leap's Meter API v2 shape), in the API and in webhook payloads."""
+"""The meter as partners see it (Leap's Meter API v2 shape), and the API's requests about meters."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
+from leap_connect.api.params import UtcDateTime
+from leap_connect.connect.links import REF_ID_MAX_LENGTH
 from leap_connect.models import Meter, UtilityAuthorization
-from leap_connect.utilities.registry import UTILITIES_BY_ID
+from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_ID, UTILITY_IDS
 
 
 class MeterUtility(BaseModel):
@@ -163,4 +173,209 @@ def meter_out(
             created_at=meter.created_at,
             updated_at=meter.updated_at,
         ),
+    )
+
+
+# --- search ------------------------------------------------------------------------------------
+
+MAX_PAGE_SIZE = 500
+MAX_FILTER_VALUES = 500
+
+PARTNER_REFERENCE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": REF_ID_MAX_LENGTH,
+    "pattern": "^[ -~]+$",
+    "description": "1–255 printable US-ASCII characters, the same rule as a link's `refId`.",
+}
+
+
+def _known_utility(value: str) -> str:
+    if value not in UTILITIES_BY_ID:
+        raise PydanticCustomError(
+            "unknown_utility",
+            "Unknown utility ID {value}; supported: {supported}.",
+            {"value": repr(value), "supported": ", ".join(UTILITY_IDS)},
+        )
+    return value
+
+
+def _known_region(value: str) -> str:
+    if value not in TRANSMISSION_REGIONS:
+        raise PydanticCustomError(
+            "unknown_region",
+            "Unknown transmission region {value}; regions: {regions}.",
+            {"value": repr(value), "regions": ", ".join(TRANSMISSION_REGIONS)},
+        )
+    return value
+
+
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=REF_ID_MAX_LENGTH)]
+UtilityId = Annotated[
+    str,
+    AfterValidator(_known_utility),
+    WithJsonSchema({"type": "string", "enum": list(UTILITY_IDS)}),
+]
+TransmissionRegion = Annotated[
+    str,
+    AfterValidator(_known_region),
+    WithJsonSchema({"type": "string", "enum": list(TRANSMISSION_REGIONS)}),
+]
+
+
+class MeterSearch(BaseModel):
+    """Every filter is optional; given filters must all match. A list matches any of its values."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"partner_references": ["cust-123"]},
+                {
+                    "utility_ids": ["pge", "sce"],
+                    "customer_classification": "COMMERCIAL",
+                    "created_after_date_time": "2026-11-01T00:00:00Z",
+                    "exclude_archived": True,
+                    "page_size": 100,
+                },
+            ]
+        },
+    )
+
+    meter_ids: list[uuid.UUID] | None = Field(
+        None, max_length=MAX_FILTER_VALUES, description="Meters with these IDs."
+    )
+    partner_references: list[Reference] | None = Field(
+        None,
+        max_length=MAX_FILTER_VALUES,
+        description="Meters whose current `partner_reference` is one of these.",
+    )
+    connection_reference_ids: list[Reference] | None = Field(
+        None,
+        max_length=MAX_FILTER_VALUES,
+        description="Meters connected under one of these Reference IDs (`connection_references`).",
+    )
+    utility_ids: list[UtilityId] | None = Field(
+        None, max_length=MAX_FILTER_VALUES, description="Meters at these utilities."
+    )
+    transmission_region: TransmissionRegion | None = None
+    customer_classification: Literal["RESIDENTIAL", "COMMERCIAL"] | None = None
+    created_after_date_time: UtcDateTime | None = Field(
+        None, description="Meters created at or after this time (ISO 8601; no offset means UTC)."
+    )
+    created_before_date_time: UtcDateTime | None = Field(
+        None, description="Meters created before this time."
+    )
+    last_modified_date_time: UtcDateTime | None = Field(
+        None, description="Meters changed at or after this time."
+    )
+    exclude_archived: bool = Field(False, description="Leave out archived meters.")
+    page_size: int = Field(MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    page_token: str | None = Field(
+        None,
+        max_length=1000,
+        description="The `next_page_token` of the previous page; send the same filters with it.",
+    )
+
+    def filters(self) -> dict[str, object]:
+        """The filters alone (no paging), as JSON values: what a page token is bound to."""
+        return self.model_dump(mode="json", exclude={"page_size", "page_token"})
+
+
+class MeterSearchPage(BaseModel):
+    meters: list[MeterOut] = Field(description="Newest first.")
+    next_page_token: str | None = Field(
+        description="Pass it as `page_token` for the next page; null on the last page."
+    )
+
+
+# --- partner references ----------------------------------------------------------------------
+
+
+class PartnerReferenceUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"partner_reference": "cust-123"}]}
+    )
+
+    partner_reference: Annotated[str, WithJsonSchema(PARTNER_REFERENCE_SCHEMA)]
+
+
+class PartnerReferenceUpdateItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    meter_id: Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
+    partner_reference: Annotated[str, WithJsonSchema(PARTNER_REFERENCE_SCHEMA)]
+
+
+class BulkPartnerReferenceUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "updates": [
+                        {
+                            "meter_id": "0b5f6a8e-2f44-4b53-9a59-1f1f0c1d2e3f",
+                            "partner_reference": "cust-123",
+                        },
+                        {
+                            "meter_id": "6a1d0c0e-8f7b-4b8e-8a11-3c2d9f1e0a55",
+                            "partner_reference": "cust-456",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    updates: list[PartnerReferenceUpdateItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
+
+
+class PartnerReferenceResult(BaseModel):
+    meter_id: str = Field(description="The meter ID as it was sent.")
+    status: Literal["updated", "unchanged", "not_found", "invalid"] = Field(
+        description="`updated`; `unchanged` (it already had this reference); `not_found` (no "
+        "such meter in your organization); `invalid` (a bad meter ID or reference: the meter is "
+        "left as it was)."
+    )
+    detail: str | None = Field(description="What is wrong, when the item failed.")
+    meter: MeterOut | None = Field(description="The meter after the update, unless it failed.")
+
+
+class BulkPartnerReferenceResults(BaseModel):
+    results: list[PartnerReferenceResult] = Field(description="One per update, in request order.")
+    updated_count: int
+    unchanged_count: int
+    failed_count: int
+
+
+# --- interval readings ---------------------------------------------------------------------------
+
+
+class IntervalOut(BaseModel):
+    start: datetime = Field(description="When the interval starts (UTC).")
+    duration_seconds: int
+    kwh: float = Field(description="Energy in kWh, after the utility's scaling.")
+
+
+class MeterIntervalsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "meter_id": "0b5f6a8e-2f44-4b53-9a59-1f1f0c1d2e3f",
+                "start": "2026-11-01T00:00:00Z",
+                "end": "2026-11-02T00:00:00Z",
+                "intervals": [
+                    {"start": "2026-11-01T00:00:00Z", "duration_seconds": 3600, "kwh": 0.412},
+                    {"start": "2026-11-01T01:00:00Z", "duration_seconds": 3600, "kwh": 0.377},
+                ],
+            }
+        }
+    )
+
+    meter_id: uuid.UUID
+    start: datetime
+    end: datetime
+    intervals: list[IntervalOut] = Field(
+        description="Readings starting in [start, end), oldest first."
     )

@@ -7,6 +7,8 @@ from leap_connect.models.connect import ConnectFlow, ConnectSession, Document, U
 from leap_connect.models.job import Job
 from leap_connect.models.meter import ConnectionReference, Meter
 from leap_connect.models.organization import ApiKey, Organization, User
+from leap_connect.models.portal import LinkOpenCount, PortalSession
+from leap_connect.models.signing_key import SigningKey
 from leap_connect.models.webhook import (
     WebhookDelivery,
     WebhookDeliveryAttempt,
@@ -25,8 +27,11 @@ __all__ = [
     "ConnectionReference",
     "Document",
     "Job",
+    "LinkOpenCount",
     "Meter",
     "Organization",
+    "PortalSession",
+    "SigningKey",
     "User",
     "UtilityAuthorization",
     "WebhookDelivery",

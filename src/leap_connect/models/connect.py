@@ -40,6 +40,8 @@ class Document(IdMixin, TimestampMixin, Base):
     body_markdown: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the document comes in the flow's terms step, in the order the partner gave them.
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ConnectSession(IdMixin, TimestampMixin, Base):

@@ -1,11 +1,11 @@
-"""Meters found through an authorization, and every partner reference that has connected them."""
+"""Meters, the partner references that connected them, and the interval readings stored for them."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, Double, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leap_connect.models.base import Base, IdMixin, TimestampMixin, utc_now
@@ -59,3 +59,25 @@ class ConnectionReference(Base):
     reference: Mapped[str] = mapped_column(String(255), primary_key=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class MeterInterval(Base):
+    """One interval reading, in kWh after the utility's scaling, as the utility reported it."""
+
+    __tablename__ = "meter_intervals"
+
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    kwh: Mapped[float] = mapped_column(Double)
+
+
+class MeterIntervalDay(Base):
+    """A UTC day whose readings are stored, so asking again does not ask the utility again."""
+
+    __tablename__ = "meter_interval_days"
+
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    reading_count: Mapped[int] = mapped_column(Integer)
+    fetched_at: Mapped[datetime] = mapped_column(default=utc_now)

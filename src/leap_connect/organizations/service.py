@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from leap_connect.models import ApiKey, Organization, User, utc_now
 from leap_connect.organizations import repository
 
 API_KEY_PREFIX = "lc_live_"
+LAST_USED_PRECISION = timedelta(minutes=1)
 API_KEY_SCOPES = ("meters:read", "meters:write", "connect:read", "connect:write", "webhooks:manage")
 ROLES = ("admin", "member")
 URL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -153,5 +155,8 @@ async def authenticate_api_key(session: AsyncSession, secret_key: str, token: st
     api_key = await repository.get_api_key_by_hmac(session, keyed_hash(secret_key, token))
     if api_key is None or api_key.revoked_at is not None:
         return None
-    api_key.last_used_at = utc_now()
+    now = utc_now()
+    # To the minute: writing it on every call would make each API read a write (and a disk sync).
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
+        api_key.last_used_at = now
     return api_key

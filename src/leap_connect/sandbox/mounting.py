@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 
+from leap_connect.kit.http import HttpClientFactory
 from leap_connect.sandbox.green_button import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -11,8 +14,10 @@ from leap_connect.sandbox.green_button import (
     RegisteredClient,
     create_green_button_router,
 )
+from leap_connect.sandbox.utilityapi import SANDBOX_FORM_UID, UtilityApiSandbox
+from leap_connect.sandbox.utilityapi_http import create_utilityapi_router
 from leap_connect.settings import Settings
-from leap_connect.utilities.connectors import redirect_uri, sandbox_base_url
+from leap_connect.utilities.connectors import UTILITYAPI_SANDBOX, redirect_uri, sandbox_base_url
 from leap_connect.utilities.registry import UTILITIES, Protocol
 
 
@@ -35,4 +40,25 @@ def sandbox_router(settings: Settings) -> APIRouter:
             router.include_router(
                 create_green_button_router(custodian), prefix=f"/sandbox/{utility.utility_id}"
             )
+    router.include_router(
+        create_utilityapi_router(utilityapi_sandbox(settings)),
+        prefix=f"/sandbox/{UTILITYAPI_SANDBOX}",
+    )
     return router
+
+
+def utilityapi_sandbox(settings: Settings) -> UtilityApiSandbox:
+    """The sandbox UtilityAPI account of this instance: one form that may send customers back to
+    any New York utility's callback, and webhooks to this instance."""
+    return UtilityApiSandbox(
+        forms={
+            SANDBOX_FORM_UID: [
+                redirect_uri(settings, utility.utility_id)
+                for utility in UTILITIES
+                if utility.protocol is Protocol.UTILITYAPI
+            ]
+        },
+        webhook_url=f"{settings.base_url}/connect/webhooks/utilityapi",
+        meters_delay=timedelta(seconds=settings.sandbox_utilityapi_meters_delay_seconds),
+        http=HttpClientFactory(timeout=settings.http_timeout_seconds),
+    )

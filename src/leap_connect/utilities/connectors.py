@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.sandbox.green_button import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from leap_connect.sandbox.utilityapi import (
+    SANDBOX_API_TOKEN,
+    SANDBOX_FORM_UID,
+    SANDBOX_WEBHOOK_SECRET,
+)
 from leap_connect.settings import Settings
 from leap_connect.utilities.connector import Connector
 from leap_connect.utilities.green_button import (
@@ -12,6 +17,10 @@ from leap_connect.utilities.green_button import (
     GreenButtonEndpoints,
 )
 from leap_connect.utilities.registry import UTILITIES, Protocol, Utility
+from leap_connect.utilities.utilityapi import UtilityApiConnector, UtilityApiEndpoints
+
+# The one sandbox UtilityAPI serves every New York utility, as UtilityAPI itself does.
+UTILITYAPI_SANDBOX = "utilityapi"
 
 
 class UtilityNotConfigured(Exception):
@@ -36,7 +45,32 @@ def build_connectors(settings: Settings, http: HttpClientFactory) -> dict[str, C
             endpoints = green_button_endpoints(settings, utility)
             if endpoints is not None:
                 connectors[utility.utility_id] = GreenButtonConnector(utility, endpoints, http)
+        elif utility.protocol is Protocol.UTILITYAPI:
+            utilityapi = utilityapi_endpoints(settings, utility)
+            if utilityapi is not None:
+                connectors[utility.utility_id] = UtilityApiConnector(utility, utilityapi, http)
     return connectors
+
+
+def utilityapi_endpoints(settings: Settings, utility: Utility) -> UtilityApiEndpoints | None:
+    configured = settings.utility(utility.utility_id)
+    if configured.form_url and configured.api_base_url and configured.api_token:
+        secret = configured.webhook_secret
+        return UtilityApiEndpoints(
+            form_url=configured.form_url,
+            api_base_url=configured.api_base_url,
+            api_token=configured.api_token.get_secret_value(),
+            webhook_secret=secret.get_secret_value() if secret else None,
+        )
+    if not settings.sandbox:
+        return None
+    base = sandbox_base_url(settings, UTILITYAPI_SANDBOX)
+    return UtilityApiEndpoints(
+        form_url=f"{base}/authorize/{SANDBOX_FORM_UID}",
+        api_base_url=base,
+        api_token=SANDBOX_API_TOKEN,
+        webhook_secret=SANDBOX_WEBHOOK_SECRET,
+    )
 
 
 def green_button_endpoints(settings: Settings, utility: Utility) -> GreenButtonEndpoints | None:

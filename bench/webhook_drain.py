@@ -1,0 +1,375 @@
+"""One worker drains a backlog of pending webhook deliveries to a local receiver.
+
+    .venv/bin/python -m bench.webhook_drain [--deliveries 100000] [--concurrency 50]
+        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/leap_connect_bench]
+
+It creates the database afresh (dropping it if it exists), migrates it, queues the deliveries as
+`record_event` would (event, delivery and delivery job), starts a receiver in its own process
+(uvicorn on 127.0.0.1, answering 200), then runs one `Worker` in this process until every delivery
+has succeeded. Every few seconds it prints how many were delivered, the rate over that interval and
+this process's resident memory; at the end, the overall rate and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from leap_connect.db import create_engine, create_sessionmaker, is_sqlite, transaction
+from leap_connect.jobs.repository import JobStatus
+from leap_connect.jobs.worker import Worker
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.kit.observability import configure_logging
+from leap_connect.migrations import runner
+from leap_connect.models import Job, WebhookDelivery, WebhookEvent, utc_now
+from leap_connect.organizations.service import create_organization
+from leap_connect.settings import Settings
+from leap_connect.webhooks import service
+from leap_connect.webhooks.events import DELIVER_JOB
+from leap_connect.webhooks.schemas import WebhookEndpointIn
+from leap_connect.webhooks.tasks import CLIENT_EXTRA
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/leap_connect_bench"
+CHUNK = 2000
+
+
+@dataclass
+class Sample:
+    seconds: float
+    delivered: int
+    rate: float
+    rss_mib: float
+
+
+async def receiver_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The partner's receiver, as cheap as an ASGI app gets: read the body, answer 200."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def run_receiver(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "bench.webhook_drain:receiver_app",
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        backlog=4096,
+    )
+
+
+@contextlib.contextmanager
+def receiver_process(port: int) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.webhook_drain", "--receiver", str(port)]
+    )
+    url = f"http://127.0.0.1:{port}/webhooks"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.post(url, content=b"{}")
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def remove_sqlite_files(database: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if database:
+            Path(database + suffix).unlink(missing_ok=True)
+
+
+async def recreate_database(url: str) -> None:
+    if is_sqlite(url):
+        remove_sqlite_files(make_url(url).database or "")
+        return
+    name = make_url(url).database
+    admin = create_engine(
+        make_url(url).set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+
+
+async def queue_backlog(settings: Settings, receiver_url: str, deliveries: int) -> None:
+    """An endpoint and `deliveries` pending deliveries to it, as `record_event` leaves them."""
+    engine = create_engine(settings.resolved_database_url)
+    sessionmaker = create_sessionmaker(engine)
+    encryptor = Encryptor(settings.encryption_keys.get_secret_value())
+    async with transaction(sessionmaker) as session:
+        organization, _ = await create_organization(
+            session, encryptor, name="bench", display_name="Bench Energy"
+        )
+        endpoint, _ = await service.create_endpoint(
+            session,
+            encryptor,
+            organization_id=organization.id,
+            data=WebhookEndpointIn(url=receiver_url, event_types=["meter.updated"]),
+            development=True,
+        )
+    payload = _meter_payload()
+    for start in range(0, deliveries, CHUNK):
+        now = utc_now()
+        events, rows, jobs = [], [], []
+        for number in range(start, min(start + CHUNK, deliveries)):
+            event_id, delivery_id = uuid.uuid4(), uuid.uuid4()
+            events.append(
+                {
+                    "id": event_id,
+                    "organization_id": organization.id,
+                    "event_type": "meter.updated",
+                    "payload": {**payload, "sequence": number},
+                    "created_at": now,
+                }
+            )
+            rows.append(
+                {
+                    "id": delivery_id,
+                    "endpoint_id": endpoint.id,
+                    "event_id": event_id,
+                    "status": "PENDING",
+                    "attempt_count": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            jobs.append(
+                {
+                    "id": uuid.uuid4(),
+                    "kind": DELIVER_JOB,
+                    "payload": {"delivery_id": str(delivery_id), "attempt": 1, "retry": 0},
+                    "status": JobStatus.QUEUED,
+                    "run_at": now,
+                    "attempts": 0,
+                    "max_attempts": 5,
+                    "dedupe_key": f"webhook-delivery:{delivery_id}:1",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        async with transaction(sessionmaker) as session:
+            await session.execute(insert(WebhookEvent), events)
+            await session.execute(insert(WebhookDelivery), rows)
+            await session.execute(insert(Job), jobs)
+    async with engine.connect() as connection:
+        if not is_sqlite(settings.resolved_database_url):
+            await connection.execute(text("ANALYZE"))
+    await engine.dispose()
+
+
+def _meter_payload() -> dict[str, Any]:
+    """A realistic size: a meter as the API shows it (about 1.3 KB of JSON)."""
+    return {
+        "webhook_event_type": "meter.updated",
+        "meter": {
+            "meter_id": str(uuid.uuid4()),
+            "partner_reference": "cust-123",
+            "connection_references": ["cust-123"],
+            "transmission_region": "CAISO",
+            "customer_classification": "RESIDENTIAL",
+            "meter_type": "UTILITY_METER",
+            "utility_is_required": True,
+            "utility": {
+                "utility_id": "pge",
+                "utility_name": "PGE",
+                "electric_service_account_number": "4021937755",
+                "utility_meter_serial_number": "1009876543",
+                "service_point_id": "7392018433",
+                "tariff": "E-TOU-C",
+            },
+            "customer": {
+                "end_customer_name": "Ada Lovelace",
+                "end_customer_email": "ada@example.com",
+                "end_customer_company_name": None,
+                "street_1": "123 Main St",
+                "street_2": None,
+                "city": "Oakland",
+                "state_or_province_code": "CA",
+                "postal_code": "94612",
+                "country_code": "US",
+            },
+            "authorization": {
+                "authorization_id": str(uuid.uuid4()),
+                "status": "ACTIVE",
+                "authorized_at": "2026-11-28T10:00:00Z",
+                "expires_at": None,
+                "scope": "FB=1_3_4_5_13_14_39;IntervalDuration=3600",
+            },
+            "is_archived": False,
+            "audit": {
+                "created_by": "UTILITY",
+                "created_at": "2026-11-28T10:00:01Z",
+                "updated_at": "2026-11-28T10:00:01Z",
+            },
+        },
+    }
+
+
+def rss_mib() -> float:
+    with Path("/proc/self/status").open() as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, concurrency: int) -> AsyncIterator[Worker]:
+    engine = create_engine(settings.resolved_database_url)
+    extras: dict[str, Any] = {}
+    worker = Worker(
+        create_sessionmaker(engine),
+        settings,
+        lease=timedelta(seconds=60),
+        poll_interval=0.05,
+        batch_size=concurrency,
+        extras=extras,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await task
+        if CLIENT_EXTRA in extras:
+            await extras[CLIENT_EXTRA].aclose()
+        await engine.dispose()
+
+
+async def drain(settings: Settings, total: int, concurrency: int, every: float) -> list[Sample]:
+    counter_engine = create_engine(settings.resolved_database_url)
+    count_delivered = select(func.count()).where(WebhookDelivery.status == "SUCCEEDED")
+    samples = [Sample(0.0, 0, 0.0, rss_mib())]
+    started = time.perf_counter()
+    cpu_started = os.times()
+    async with running_worker(settings, concurrency):
+        delivered = 0
+        while delivered < total:
+            await asyncio.sleep(every)
+            async with counter_engine.connect() as connection:
+                delivered = int((await connection.execute(count_delivered)).scalar_one())
+            now = time.perf_counter() - started
+            previous = samples[-1]
+            rate = (delivered - previous.delivered) / (now - previous.seconds)
+            samples.append(Sample(now, delivered, rate, rss_mib()))
+            print(
+                f"{now:7.1f} s  {delivered:7d} delivered  {rate:6.0f}/s  "
+                f"RSS {samples[-1].rss_mib:6.1f} MiB",
+                flush=True,
+            )
+    cpu_ended = os.times()
+    user, system = cpu_ended.user - cpu_started.user, cpu_ended.system - cpu_started.system
+    print(
+        f"worker process CPU: {user:.1f} s user + {system:.1f} s system, "
+        f"{(user + system) / total * 1000:.2f} ms per delivery",
+        flush=True,
+    )
+    await counter_engine.dispose()
+    return samples
+
+
+def describe_machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), Path("/proc/cpuinfo").open() as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    print(f"machine: {describe_machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    settings = Settings(
+        database_url=arguments.database_url,
+        env="development",  # the receiver is on 127.0.0.1
+        log_level=arguments.log_level,
+    )
+    configure_logging(settings.log_level)
+    await recreate_database(settings.resolved_database_url)
+    await asyncio.to_thread(runner.upgrade, settings.resolved_database_url)
+    with receiver_process(free_port()) as url:
+        queue_started = time.perf_counter()
+        await queue_backlog(settings, url, arguments.deliveries)
+        queued_in = time.perf_counter() - queue_started
+        print(f"queued {arguments.deliveries} deliveries in {queued_in:.1f} s", flush=True)
+        samples = await drain(
+            settings, arguments.deliveries, arguments.concurrency, arguments.sample_seconds
+        )
+    elapsed = samples[-1].seconds
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = [sample.rss_mib for sample in samples[1:]]
+    print()
+    total = arguments.deliveries
+    print(f"delivered {total} in {elapsed:.1f} s: {total / elapsed:.0f}/s")
+    print(
+        f"RSS while draining: min {min(rss):.1f} MiB, max {max(rss):.1f} MiB; peak {peak:.1f} MiB"
+    )
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=50, help="the worker's --concurrency")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--sample-seconds", type=float, default=5.0)
+    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    parsed = parse_arguments()
+    if parsed.receiver:
+        run_receiver(parsed.receiver)
+    else:
+        asyncio.run(main(parsed))

@@ -1,0 +1,66 @@
+"""Rate limits per caller with the `limits` library: in process memory, or a store shared by all."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import structlog
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = structlog.get_logger("leap_connect.ratelimit")
+
+DEFAULT_API_RATE_LIMIT = "1200/minute"
+
+
+class RateLimitSettings(BaseSettings):
+    """`LEAP_CONNECT_API_RATE_LIMIT` (e.g. `20/second;1200/minute`) and where counts are kept.
+
+    The default store is this process's memory; with several `serve` processes, point
+    `LEAP_CONNECT_RATE_LIMIT_STORAGE_URI` at a shared store (`redis://…`, `memcached://…`) so
+    they count together.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEAP_CONNECT_", extra="ignore")
+
+    api_rate_limit: str = DEFAULT_API_RATE_LIMIT
+    rate_limit_storage_uri: str = "memory://"
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_many(value)  # raises ValueError naming what it cannot read
+        return value
+
+
+class RateLimiter:
+    """Counts hits per key in a sliding window; `hit` says how long to wait once a limit is spent.
+
+    A sliding window counter (two counters a key) rather than a moving window (a timestamp a
+    hit): in memory, the moving window's expiry sweeps each key in a worker thread on every hit.
+    """
+
+    def __init__(self, limit: str, storage_uri: str = "memory://") -> None:
+        self.items: list[RateLimitItem] = parse_many(limit)
+        scheme = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+        self.strategy = SlidingWindowCounterRateLimiter(storage_from_string(scheme))
+
+    @classmethod
+    def from_settings(cls, settings: RateLimitSettings) -> RateLimiter:
+        return cls(settings.api_rate_limit, settings.rate_limit_storage_uri)
+
+    async def hit(self, namespace: str, key: str) -> int | None:
+        """Count one hit; None if it is allowed, else the seconds until the next would be."""
+        try:
+            for item in self.items:
+                if not await self.strategy.hit(item, namespace, key):
+                    stats = await self.strategy.get_window_stats(item, namespace, key)
+                    return max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception as error:
+            # A shared store that is down must not take the API down with it: fail open, loudly.
+            log.warning("rate_limit_store_unavailable", error=type(error).__name__)
+        return None

@@ -1,0 +1,375 @@
+"""Webhook endpoints, their secrets and delivery log, and what each delivery attempt changes."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.kit.pagination import (
+    Position,
+    decode_page_token,
+    encode_page_token,
+    page_of,
+    search_fingerprint,
+)
+from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
+from leap_connect.models import (
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+    utc_now,
+)
+from leap_connect.webhooks import repository
+from leap_connect.webhooks.delivery import Outcome, retry_delay
+from leap_connect.webhooks.events import PING, add_delivery, schedule_attempt
+from leap_connect.webhooks.repository import FAILED, PENDING, SUCCEEDED
+from leap_connect.webhooks.schemas import (
+    DeliveryAttemptOut,
+    DeliveryList,
+    DeliveryOut,
+    WebhookEndpointIn,
+    WebhookEndpointOut,
+)
+from leap_connect.webhooks.ssrf import url_problem
+
+log = structlog.get_logger("leap_connect.webhooks")
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+SECRET_BYTES = 32
+# How long deliveries keep carrying a signature with the secret a rotation replaced.
+ROTATION_WINDOW = timedelta(hours=24)
+# An endpoint every delivery to which has failed for this long is disabled.
+FAILING_LIMIT = timedelta(days=3)
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def signing_secrets(endpoint: WebhookEndpoint, encryptor: Encryptor, now: datetime) -> list[str]:
+    """The current secret, and the one before it while its rotation window lasts."""
+    current = [encryptor.decrypt(endpoint.secret_encrypted)]
+    if (
+        endpoint.previous_secret_encrypted is not None
+        and endpoint.previous_secret_expires_at is not None
+        and endpoint.previous_secret_expires_at > now
+    ):
+        current.append(encryptor.decrypt(endpoint.previous_secret_encrypted))
+    return current
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+async def list_endpoints(
+    session: AsyncSession, *, organization_id: uuid.UUID
+) -> list[WebhookEndpoint]:
+    return await repository.list_endpoints(session, organization_id)
+
+
+async def get_endpoint(
+    session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> WebhookEndpoint:
+    endpoint = await repository.get_endpoint(session, organization_id, endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
+    return endpoint
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    encryptor: Encryptor,
+    *,
+    organization_id: uuid.UUID,
+    data: WebhookEndpointIn,
+    development: bool,
+) -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its signing secret, which is shown to the partner this once."""
+    _check_url(data.url, development=development)
+    secret = generate_secret()
+    endpoint = WebhookEndpoint(
+        organization_id=organization_id,
+        url=data.url,
+        event_types=list(data.event_types),
+        enabled=data.enabled,
+        headers=dict(data.headers),
+        secret_encrypted=encryptor.encrypt(secret),
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+async def replace_endpoint(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    data: WebhookEndpointIn,
+    development: bool,
+) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    _check_url(data.url, development=development)
+    if data.enabled and not endpoint.enabled:
+        # Re-enabled by the partner: whatever failure disabled it is theirs to have fixed.
+        endpoint.disabled_reason = None
+        endpoint.failing_since = None
+    endpoint.url = data.url
+    endpoint.event_types = list(data.event_types)
+    endpoint.enabled = data.enabled
+    endpoint.headers = dict(data.headers)
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(
+    session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> None:
+    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    await repository.delete_endpoint(session, endpoint.id)
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    encryptor: Encryptor,
+    *,
+    organization_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+) -> tuple[str, datetime]:
+    """A new secret (shown once); the replaced one keeps signing too for `ROTATION_WINDOW`."""
+    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    secret = generate_secret()
+    expires_at = utc_now() + ROTATION_WINDOW
+    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+    endpoint.previous_secret_expires_at = expires_at
+    endpoint.secret_encrypted = encryptor.encrypt(secret)
+    await session.flush()
+    return secret, expires_at
+
+
+def endpoint_out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
+    return WebhookEndpointOut(
+        webhook_endpoint_id=endpoint.id,
+        url=endpoint.url,
+        event_types=list(endpoint.event_types),
+        enabled=endpoint.enabled,
+        headers={str(name): str(value) for name, value in endpoint.headers.items()},
+        disabled_reason=endpoint.disabled_reason,
+        failing_since=endpoint.failing_since,
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    )
+
+
+def _check_url(url: str, *, development: bool) -> None:
+    problem = url_problem(url, development=development)
+    if problem is not None:
+        raise ValidationFailed(problem, errors=[{"field": "url", "message": problem}])
+
+
+# --- deliveries -----------------------------------------------------------------------------------
+
+
+async def send_test_event(
+    session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> WebhookDelivery:
+    """A `ping` event to this endpoint alone, whatever it subscribes to and even if disabled."""
+    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    event = WebhookEvent(
+        organization_id=organization_id,
+        event_type=PING,
+        payload={"webhook_event_type": PING, "webhook_endpoint_id": str(endpoint.id)},
+        created_at=utc_now(),
+    )
+    session.add(event)
+    await session.flush()
+    delivery = await add_delivery(session, endpoint_id=endpoint.id, event_id=event.id)
+    await session.flush()
+    return delivery
+
+
+async def redeliver(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+) -> WebhookDelivery:
+    """Send a finished delivery again, with a fresh retry schedule; its log grows on."""
+    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    delivery = await repository.get_delivery(session, endpoint.id, delivery_id)
+    if delivery is None:
+        raise NotFound(f"There is no delivery {delivery_id} for this webhook endpoint.")
+    now = utc_now()
+    if not await repository.reopen_delivery(session, delivery.id, now):
+        raise Conflict("This delivery is still pending: it is attempted again on its schedule.")
+    await schedule_attempt(
+        session, delivery_id=delivery.id, attempt=delivery.attempt_count + 1, retry=0, run_at=now
+    )
+    await session.refresh(delivery)
+    return delivery
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    secret_key: str,
+    organization_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    page_size: int,
+    page_token: str | None,
+    status: str | None,
+) -> DeliveryList:
+    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    token_scope: dict[str, Any] = {
+        "kind": "webhook_deliveries",
+        "organization_id": organization_id,
+        "fingerprint": search_fingerprint({"endpoint_id": str(endpoint.id), "status": status}),
+    }
+    position = decode_page_token(page_token, secret_key, **token_scope) if page_token else None
+    rows = await repository.list_deliveries(
+        session, endpoint.id, before=position, status=status, limit=page_size + 1
+    )
+    page = page_of(rows, page_size, lambda row: Position(row[0].created_at, row[0].id))
+    attempts = await repository.attempts_by_delivery(
+        session, [delivery.id for delivery, _ in page.items]
+    )
+    return DeliveryList(
+        deliveries=[
+            delivery_out(delivery, event, attempts.get(delivery.id, []))
+            for delivery, event in page.items
+        ],
+        next_page_token=encode_page_token(secret_key, **token_scope, position=page.next_position)
+        if page.next_position
+        else None,
+    )
+
+
+async def get_delivery_out(
+    session: AsyncSession, *, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryOut:
+    delivery = await repository.get_delivery(session, endpoint_id, delivery_id)
+    assert delivery is not None
+    event = await session.get(WebhookEvent, delivery.event_id)
+    assert event is not None
+    attempts = await repository.attempts_by_delivery(session, [delivery.id])
+    return delivery_out(delivery, event, attempts.get(delivery.id, []))
+
+
+def delivery_out(
+    delivery: WebhookDelivery, event: WebhookEvent, attempts: list[WebhookDeliveryAttempt]
+) -> DeliveryOut:
+    return DeliveryOut(
+        delivery_id=delivery.id,
+        webhook_event_id=event.id,
+        webhook_event_type=event.event_type,
+        status=delivery.status,
+        attempt_count=delivery.attempt_count,
+        next_attempt_at=delivery.next_attempt_at,
+        delivered_at=delivery.delivered_at,
+        created_at=delivery.created_at,
+        payload=event.payload,
+        attempts=[
+            DeliveryAttemptOut(
+                attempted_at=attempt.attempted_at,
+                status_code=attempt.status_code,
+                duration_ms=attempt.duration_ms,
+                error=attempt.error,
+            )
+            for attempt in attempts
+        ],
+    )
+
+
+# --- attempts -------------------------------------------------------------------------------------
+
+
+async def record_outcome(
+    session: AsyncSession,
+    *,
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    attempt: int,
+    retry: int,
+    attempted_at: datetime,
+    outcome: Outcome,
+    retry_delays: tuple[float, ...],
+) -> str:
+    """Log the attempt, schedule the next one or settle the delivery, and track the endpoint.
+
+    Runs in the delivery job's transaction, so the log entry, the next attempt's job and the job
+    being done are one commit: a worker dying before it leaves the attempt to be made again.
+    Returns the delivery's new status.
+    """
+    now = utc_now()
+    next_attempt_at: datetime | None = None
+    if outcome.succeeded:
+        status = SUCCEEDED
+    else:
+        delay = retry_delay(retry, retry_delays)
+        status = FAILED if delay is None else PENDING
+        if delay is not None:
+            next_attempt_at = now + delay
+    await repository.record_attempt(
+        session,
+        delivery_id=delivery.id,
+        attempt_number=attempt,
+        attempted_at=attempted_at,
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
+        error=outcome.error,
+        status=status,
+        next_attempt_at=next_attempt_at,
+    )
+    if next_attempt_at is not None:
+        await schedule_attempt(
+            session,
+            delivery_id=delivery.id,
+            attempt=attempt + 1,
+            retry=retry + 1,
+            run_at=next_attempt_at,
+        )
+    await _track_endpoint_health(session, endpoint, outcome, now)
+    return status
+
+
+async def _track_endpoint_health(
+    session: AsyncSession, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime
+) -> None:
+    if outcome.succeeded:
+        if endpoint.failing_since is not None:
+            await repository.clear_failing_since(session, endpoint.id)
+        return
+    if endpoint.failing_since is None:
+        await repository.mark_failing_since(session, endpoint.id, now)
+        return
+    if now - endpoint.failing_since < FAILING_LIMIT:
+        return
+    reason = (
+        f"Disabled by Leap Connect on {now:%Y-%m-%d %H:%M} UTC: every delivery had failed since "
+        f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC (last error: {outcome.error}). Fix the "
+        "endpoint, enable it again, and redeliver what failed."
+    )
+    if await repository.disable_if_failing_since(
+        session, endpoint.id, cutoff=now - FAILING_LIMIT, reason=reason
+    ):
+        log.warning(
+            "webhook_endpoint_disabled",
+            webhook_endpoint_id=str(endpoint.id),
+            organization_id=str(endpoint.organization_id),
+            failing_since=endpoint.failing_since.isoformat(),
+        )
+
+
+async def fail_without_attempt(session: AsyncSession, delivery_id: uuid.UUID) -> None:
+    """A delivery to an endpoint disabled since it was queued: failed, and redeliverable."""
+    await repository.finish_without_attempt(session, delivery_id)

@@ -1,0 +1,165 @@
+"""A partner in a real Chromium builds a link; a customer finishes the journey with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from leap_connect.db import create_engine, create_sessionmaker
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.organizations.service import create_user
+from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY
+from tests.e2e.conftest import Screenshots
+from tests.e2e.test_journey_in_chromium import (
+    _meters,
+    run_async,
+    serve_partner_thank_you_page,
+    sign_in_at_sandbox,
+)
+from tests.support.factories import Partner, create_partner
+from tests.support.server import leap_connect_server
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_EMAIL = "ops@acme.example"
+PASSWORD = "correct horse battery staple"
+
+
+async def seed_partner_with_admin(database_url: str) -> Partner:
+    engine = create_engine(database_url)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        partner = await create_partner((sessionmaker, Encryptor(DEVELOPMENT_ENCRYPTION_KEY)))
+        async with sessionmaker() as session, session.begin():
+            await create_user(
+                session, organization=partner.organization, email=ADMIN_EMAIL, password=PASSWORD
+            )
+        return partner
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    run_async(seed_partner_with_admin(database_url))
+    with leap_connect_server(database_url, tmp_path) as base_url:
+        yield base_url
+
+
+def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey_with_it(
+    server: str,
+    page: Page,
+    chromium: Browser,
+    screenshots: Screenshots,
+    database_url: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    base_url = server
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+
+    page.goto(f"{base_url}/portal")
+    expect(page.get_by_role("heading", name="Sign in to the partner portal")).to_be_visible()
+    screenshots.take("portal-sign-in")
+    page.get_by_label("E-mail").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill("a wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "The e-mail address or the password is not right. Please check both and try again."
+    )
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Connect", exact=True)).to_be_visible()
+    expect(page.get_by_text("Link base")).to_be_visible()
+    screenshots.take("portal-connect")
+
+    page.get_by_role("link", name="Connect link", exact=True).click()
+    expect(page.get_by_role("heading", name="New Connect link")).to_be_visible()
+    page.get_by_label("Reference ID").fill("Zoë")
+    expect(page.locator("#ref_id-error")).to_have_text(
+        'refId may contain only printable ASCII characters; character 3 is "ë" (U+00EB), '
+        "which is not ASCII."
+    )
+    expect(page.get_by_label("Reference ID")).to_have_attribute("aria-invalid", "true")
+    screenshots.take("portal-link-builder-checking-as-you-type")
+    page.get_by_label("Pacific Gas & Electric").check()
+    page.get_by_label("Southern California Edison").check()
+    page.get_by_label("Reference ID").fill("portal-e2e 1")
+    expect(page.locator("#ref_id-error")).to_have_text("")
+    page.get_by_role("button", name="Create link").click()
+
+    link = page.get_by_label("Link to send to your customer")
+    expect(link).to_have_value(
+        f"{base_url}/acme/ca-homes?requestedUtilities=pge,sce&refId=portal-e2e%201"
+    )
+    expect(page.get_by_role("img", name="QR code of the Connect link")).to_be_visible()
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.get_by_role("status").filter(has_text="copied")).to_have_text("Link copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == link.input_value()
+    screenshots.take("portal-link-with-qr-code")
+    url = link.input_value()
+
+    for tab in ("Meters", "Sessions", "Developers"):
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name=tab).click()
+        expect(page.get_by_role("heading", name=tab, exact=True)).to_be_visible()
+        expect(page.get_by_text("Coming soon")).to_be_visible()
+        screenshots.take(f"portal-{tab.lower()}")
+
+    page.get_by_role("link", name="Connect", exact=True).click()
+    page.get_by_role("link", name="Bulk links from a CSV for Ca homes").click()
+    page.get_by_label("CSV file of Reference IDs").set_input_files(
+        files=[{"name": "refs.csv", "mimeType": "text/csv", "buffer": b"refId\ncust-1\n\ncust-2\n"}]
+    )
+    page.get_by_role("button", name="Create links").click()
+    expect(page.get_by_role("heading", name="2 links ready")).to_be_visible()
+    expect(page.get_by_role("cell", name="the Reference ID is empty")).to_be_visible()
+    screenshots.take("portal-bulk-links")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the links (CSV)").click()
+    assert download.value.suggested_filename == "acme-ca-homes-links.csv"
+    assert Path(download.value.path()).read_text().splitlines()[1] == (
+        f"cust-1,{base_url}/acme/ca-homes?refId=cust-1"
+    )
+
+    # The customer opens the link in a browser of their own.
+    customer_context = chromium.new_context(viewport={"width": 420, "height": 900})
+    customer = customer_context.new_page()
+    customer_screens = Screenshots(customer, f"{request.node.name}-customer")
+    thank_you_requests = serve_partner_thank_you_page(customer)
+    try:
+        customer.goto(url)
+        expect(
+            customer.get_by_role("heading", name="Share your energy data with Acme Energy")
+        ).to_be_visible()
+        customer_screens.take("landing")
+        customer.get_by_label("My home").check()
+        customer.get_by_label("Full name").fill("Ada Lovelace")
+        customer.get_by_label("E-mail").fill("ada@example.com")
+        customer.get_by_role("button", name="Pacific Gas & Electric").click()
+        sign_in_at_sandbox(customer, customer_screens, "residential", "pge")
+        expect(customer.get_by_text("Connected · 1 meter")).to_be_visible()
+        customer.get_by_role("button", name="Connect SCE").click()
+        sign_in_at_sandbox(customer, customer_screens, "residential", "sce")
+        expect(customer.get_by_text("Connected · 1 meter")).to_have_count(2)
+        customer_screens.take("session-both-connected")
+        customer.get_by_role("button", name="Continue").click()
+        expect(customer.get_by_role("heading", name="Thanks from Acme Energy")).to_be_visible()
+    finally:
+        customer_context.close()
+
+    params = parse_qs(urlsplit(thank_you_requests[-1]).query)
+    assert params["refId"] == ["portal-e2e 1"]
+    meters = run_async(_meters(database_url))
+    assert [(m.utility_id, m.partner_reference) for m in meters] == [
+        ("pge", "portal-e2e 1"),
+        ("sce", "portal-e2e 1"),
+    ]
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You have signed out.")).to_be_visible()
+    page.goto(f"{base_url}/portal/connect")
+    expect(page.get_by_role("heading", name="Sign in to the partner portal")).to_be_visible()

@@ -1,0 +1,108 @@
+"""A partner's receiver gets one verified webhook per change of a customer's journey."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from leap_connect.jobs.worker import Worker
+from leap_connect.kit.deps import AppContext
+from leap_connect.models import Meter, WebhookEvent
+from tests.functional.test_journey import connect_utility
+from tests.functional.webhooks.conftest import all_settled, create_endpoint
+from tests.functional.webhooks.receiver import Receiver
+from tests.support.browser import Browser
+from tests.support.factories import Partner
+
+
+@pytest.fixture
+def browser(client: httpx.AsyncClient, app_context: AppContext) -> Browser:
+    # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
+    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
+    return Browser(client)
+
+
+def summary(event: dict[str, Any]) -> tuple[str, str]:
+    """An event as (type, what it says changed): the status, or the meter's utility."""
+    payload = event["payload"]
+    kind = payload["webhook_event_type"]
+    if kind == "connect_session.updated":
+        return kind, payload["connect_session"]["status"]
+    if kind == "connect_session.authorization_updated":
+        authorization = payload["authorization"]
+        return kind, f"{authorization['utility_id']} {authorization['status']}"
+    return kind, payload["meter"]["utility"]["utility_id"]
+
+
+async def recorded_event_ids(app_context: AppContext) -> list[str]:
+    async with app_context.sessionmaker() as session:
+        statement = select(WebhookEvent.id).order_by(WebhookEvent.created_at)
+        return [str(event_id) for event_id in await session.scalars(statement)]
+
+
+async def test_commercial_journey_sends_one_verified_event_per_change_in_order(
+    browser: Browser,
+    partner: Partner,
+    api: httpx.AsyncClient,
+    receiver: Receiver,
+    worker: Worker,
+    app_context: AppContext,
+) -> None:
+    await create_endpoint(api, receiver)
+
+    landing = await browser.open("/acme/ca-homes?requestedUtilities=sce,sdge&refId=biz-9")
+    details = {
+        "customer_type": "commercial",
+        "customer_name": "Grace Hopper",
+        "customer_email": "grace@example.com",
+        "company_name": "Hopper Foods",
+    }
+    session_page = await connect_utility(browser, landing, "sce", "commercial", details)
+    session_page = await connect_utility(browser, session_page, "sdge", "commercial")
+    finished = await browser.submit(session_page, button=("action", "continue"))
+    assert finished.status == 303
+    await all_settled(app_context)
+
+    # Every delivery carried a valid Standard Webhooks signature (the receiver refuses others).
+    assert len(receiver.events) == len(receiver.received)
+    ids = [item.headers["webhook-id"] for item in receiver.received]
+    assert len(set(ids)) == len(ids)
+    assert ids == [event["webhook_event_id"] for event in receiver.events]
+    # One delivery per recorded change, none twice, in the order they happened.
+    assert ids == await recorded_event_ids(app_context)
+    created = [event["created_at"] for event in receiver.events]
+    assert created == sorted(created)
+
+    changes = [summary(event) for event in receiver.events]
+    assert changes[0] == ("connect_session.updated", "CREATED")
+    assert changes[-1] == ("connect_session.updated", "COMPLETED")
+    meters = [change for change in changes if change[0] == "meter.created"]
+    assert meters == [("meter.created", "sce")] * 3 + [("meter.created", "sdge")] * 3
+    for utility_id in ("sce", "sdge"):
+        initiated = changes.index(
+            ("connect_session.authorization_updated", f"{utility_id} INITIATED")
+        )
+        assert initiated < changes.index(("meter.created", utility_id))
+
+    async with app_context.sessionmaker() as session:
+        meter_ids = {str(meter_id) for meter_id in await session.scalars(select(Meter.id))}
+    sent_meter_ids = {
+        event["payload"]["meter"]["meter_id"]
+        for event in receiver.events
+        if event["payload"]["webhook_event_type"] == "meter.created"
+    }
+    assert sent_meter_ids == meter_ids
+    session_ids = {
+        event["payload"]["connect_session"]["connect_session_id"]
+        for event in receiver.events
+        if event["payload"]["webhook_event_type"] == "connect_session.updated"
+    }
+    assert len(session_ids) == 1
+    assert all(
+        event["payload"]["meter"]["partner_reference"] == "biz-9"
+        for event in receiver.events
+        if event["payload"]["webhook_event_type"] == "meter.created"
+    )
