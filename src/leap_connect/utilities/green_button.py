@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.models import utc_now
 from leap_connect.utilities import espi
+from leap_connect.utilities.calls import get_limited, utility_call
 from leap_connect.utilities.connector import (
     AuthorizationResult,
     AuthorizationStart,
@@ -161,23 +161,12 @@ class GreenButtonConnector:
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(self.http.timeout), self._client() as client:
-                response = await client.post(
-                    self.endpoints.token_url,
-                    data=form,
-                    headers={"Authorization": self._basic_auth(), "Accept": "application/json"},
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            raise ConnectorError(
-                "utility_down", "The utility did not answer in time.", retryable=True
-            ) from None
-        except httpx.HTTPError as error:
-            raise ConnectorError(
-                "utility_down",
-                f"The utility could not be reached ({type(error).__name__}).",
-                retryable=True,
-            ) from None
+        async with utility_call(self.utility.name, self.http.timeout), self._client() as client:
+            response = await client.post(
+                self.endpoints.token_url,
+                data=form,
+                headers={"Authorization": self._basic_auth(), "Accept": "application/json"},
+            )
         if response.status_code >= 500:
             raise ConnectorError(
                 "utility_down", f"The utility answered {response.status_code}.", retryable=True
@@ -196,42 +185,19 @@ class GreenButtonConnector:
     async def _get_feed(
         self, tokens: Tokens, url: str, params: Mapping[str, str] | None = None
     ) -> espi.EspiFeed:
-        try:
-            async with (
-                asyncio.timeout(self.http.timeout),
-                self._client() as client,
-                client.stream(
-                    "GET",
-                    url,
-                    params=params,
-                    headers={
-                        "Authorization": f"Bearer {tokens.access_token}",
-                        "Accept": "application/atom+xml",
-                    },
-                ) as response,
-            ):
-                if response.status_code >= 500:
-                    raise ConnectorError(
-                        "utility_down",
-                        f"The utility answered {response.status_code}.",
-                        retryable=True,
-                    )
-                if response.status_code != 200:
-                    raise ConnectorError(
-                        "data_request_failed",
-                        f"The utility refused the data request ({response.status_code}).",
-                    )
-                body = await _read_limited(response, MAX_FEED_BYTES)
-        except (TimeoutError, httpx.TimeoutException):
-            raise ConnectorError(
-                "utility_down", "The utility did not answer in time.", retryable=True
-            ) from None
-        except httpx.HTTPError as error:
-            raise ConnectorError(
-                "utility_down",
-                f"The utility could not be reached ({type(error).__name__}).",
-                retryable=True,
-            ) from None
+        async with self._client() as client:
+            body = await get_limited(
+                self.http,
+                client,
+                url,
+                utility_name=self.utility.name,
+                limit=MAX_FEED_BYTES,
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {tokens.access_token}",
+                    "Accept": "application/atom+xml",
+                },
+            )
         try:
             return espi.parse_feed(body)
         except espi.EspiParseError as error:
@@ -351,16 +317,3 @@ def _optional_str(value: object) -> str | None:
 
 def _espi_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise ConnectorError(
-                "invalid_response", f"The utility's answer is larger than {limit // 1_048_576} MB."
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from leap_connect.kit.http import HttpClientFactory
+from leap_connect.utilities.calls import get_limited
 from leap_connect.utilities.connector import (
     AuthorizationResult,
     AuthorizationStart,
@@ -237,34 +238,16 @@ class UtilityApiConnector:
         return authorization
 
     async def _get_json(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
-        try:
-            async with (
-                asyncio.timeout(self.http.timeout),
-                self.http.client() as client,
-                client.stream("GET", url, params=params, headers=self._headers()) as response,
-            ):
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise ConnectorError(
-                        "utility_down",
-                        f"UtilityAPI answered {response.status_code}.",
-                        retryable=True,
-                    )
-                if response.status_code != 200:
-                    raise ConnectorError(
-                        "data_request_failed",
-                        f"UtilityAPI refused the request ({response.status_code}).",
-                    )
-                body = await _read_limited(response, MAX_RESPONSE_BYTES)
-        except (TimeoutError, httpx.TimeoutException):
-            raise ConnectorError(
-                "utility_down", "UtilityAPI did not answer in time.", retryable=True
-            ) from None
-        except httpx.HTTPError as error:
-            raise ConnectorError(
-                "utility_down",
-                f"UtilityAPI could not be reached ({type(error).__name__}).",
-                retryable=True,
-            ) from None
+        async with self.http.client() as client:
+            body = await get_limited(
+                self.http,
+                client,
+                url,
+                utility_name="UtilityAPI",
+                limit=MAX_RESPONSE_BYTES,
+                params=params,
+                headers=self._headers(),
+            )
         try:
             document = json.loads(body)
         except ValueError:
@@ -423,16 +406,3 @@ def _time(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise ConnectorError(
-                "invalid_response", f"UtilityAPI's answer is larger than {limit // 1_048_576} MB."
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
