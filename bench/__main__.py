@@ -1,4 +1,5 @@
-"""`python -m bench` (`make bench`): every benchmark, one after the other."""
+"""`python -m bench` (`make bench`): the meter search benchmark; each other one runs as
+`python -m bench.<name>`."""
 
 from bench import meter_search
 

@@ -149,6 +149,12 @@ async def create_api_key(
     return IssuedApiKey(api_key=api_key, token=token)
 
 
+def revoke_api_key(api_key: ApiKey) -> None:
+    """The key stops working at once; it stays listed, marked revoked."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = utc_now()
+
+
 async def authenticate_api_key(session: AsyncSession, secret_key: str, token: str) -> ApiKey | None:
     if not token_checksum_ok(token, API_KEY_PREFIX):
         return None
