@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
@@ -146,6 +147,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    # asyncpg raises ConnectionRefusedError (and other ConnectionErrors) unwrapped when a new
+    # connection cannot be opened, e.g. while PostgreSQL restarts; SQLAlchemy only wraps DBAPI
+    # errors. Utility calls turn theirs into ConnectorError, so one reaching here is the database.
+    @app.exception_handler(ConnectionError)
+    # Every pooled connection busy for pool_timeout (30 s): overloaded, so "try again", not a 500.
+    @app.exception_handler(PoolTimeoutError)
     async def database_unavailable(request: Request, error: Exception) -> Response:
         log.warning("database_unavailable", error=type(error).__name__)
         headers = {"Retry-After": "5"}

@@ -58,6 +58,18 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
     database_url: str,
     request: pytest.FixtureRequest,
 ) -> None:
+    # Imported here: the accessibility tests import this module's seed.
+    from tests.e2e.test_accessibility import AXE, Audit
+
+    audit = Audit(page, AXE.read_text(encoding="utf-8") if AXE.exists() else "", screenshots)
+
+    def check(name: str) -> None:
+        """axe where it is installed (its own test says when it is not); a screenshot always."""
+        if audit.axe_source:
+            audit.check(name)
+        else:
+            screenshots.take(name)
+
     base_url = server
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
 
@@ -106,7 +118,6 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
     for tab in ("Meters", "Sessions", "Developers"):
         page.get_by_role("navigation", name="Portal sections").get_by_role("link", name=tab).click()
         expect(page.get_by_role("heading", name=tab, exact=True)).to_be_visible()
-        expect(page.get_by_text("Coming soon")).to_be_visible()
         screenshots.take(f"portal-{tab.lower()}")
 
     page.get_by_role("link", name="Connect", exact=True).click()
@@ -158,6 +169,50 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
         ("pge", "portal-e2e 1"),
         ("sce", "portal-e2e 1"),
     ]
+
+    # Back in the portal: a webhook endpoint for reference changes, and an API key shown once.
+    nav = page.get_by_role("navigation", name="Portal sections")
+    nav.get_by_role("link", name="Developers").click()
+    page.get_by_label("connect:read").check()
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.locator("#new-api-key")).to_contain_text("_")
+    page.get_by_label("URL").fill("https://partner.example/hooks")
+    page.get_by_label("meter.partner_reference.updated").check()
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator("#new-webhook-secret")).not_to_be_empty()
+    check("portal-developers-key-and-secret-shown-once")
+
+    # Find a meter by the Reference ID and change its reference.
+    nav.get_by_role("link", name="Meters").click()
+    page.get_by_label("Reference ID").fill("portal-e2e 1")
+    page.get_by_label("Utility").select_option("pge")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="portal-e2e 1").click()
+    expect(page.get_by_role("heading", name="Meter portal-e2e 1")).to_be_visible()
+    page.get_by_label("Reference ID").fill("portal-e2e 2")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("The partner reference was changed.")
+    history = page.locator("section", has=page.get_by_role("heading", name="History"))
+    expect(history.get_by_role("cell", name="meter.partner_reference.updated")).to_be_visible()
+    check("portal-meter-reference-changed")
+
+    nav.get_by_role("link", name="Sessions").click()
+    expect(
+        page.get_by_role("img", name="Conversion funnel of Ca homes", exact=False)
+    ).to_be_visible()
+    check("portal-sessions-funnel")
+    page.get_by_role("cell", name="portal-e2e 1").first.locator("xpath=..").get_by_role(
+        "link"
+    ).click()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    check("portal-session-timeline")
+
+    # The change went out as a webhook event: it is in the endpoint's delivery log.
+    nav.get_by_role("link", name="Developers").click()
+    page.get_by_role("link", name="Delivery log of https://partner.example/hooks").click()
+    expect(page.get_by_role("cell", name="meter.partner_reference.updated")).to_be_visible()
+    check("portal-webhook-delivery-log")
+    audit.assert_clean()
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You have signed out.")).to_be_visible()

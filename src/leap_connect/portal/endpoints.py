@@ -7,19 +7,29 @@ members out of it (also by URL). Pages below a tab use `PortalCallerDep` or `Adm
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from leap_connect.audit.service import Actor
+from leap_connect.connect import api_service
+from leap_connect.esign import repository as esign_repository
 from leap_connect.kit.csrf import browser_id, csrf_token, ensure_browser_id, set_browser_cookie
 from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep, get_app_context
-from leap_connect.kit.problems import Forbidden, ValidationFailed
+from leap_connect.kit.problems import Conflict, Forbidden, NotFound, ValidationFailed
+from leap_connect.meters import references as meter_references
+from leap_connect.meters import search as meter_search
 from leap_connect.models import ConnectFlow
-from leap_connect.portal import auth, service
+from leap_connect.organizations import service as organizations_service
+from leap_connect.organizations.service import API_KEY_SCOPES
+from leap_connect.portal import auth, insights, repository, service
 from leap_connect.portal.auth import (
     FORM_EXPIRED,
     HOME_PATH,
@@ -33,6 +43,10 @@ from leap_connect.portal.auth import (
 )
 from leap_connect.portal.service import LinkInvalid, UploadUnreadable
 from leap_connect.portal.tasks import saving_link_opens
+from leap_connect.webhooks import service as webhooks_service
+from leap_connect.webhooks.schemas import EventType, WebhookEndpointIn
+
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 router = APIRouter(prefix="/portal", include_in_schema=False, lifespan=saving_link_opens)
 
@@ -366,19 +380,517 @@ def _texts(form: FormData, name: str) -> list[str]:
     return [value for value in form.getlist(name) if isinstance(value, str)]
 
 
-# --- tabs whose back end is being built -----------------------------------------------------------
+# --- Meters tab -----------------------------------------------------------------------------------
 
 
 @tab("/meters", "Meters")
-async def meters_tab(request: Request, caller: PortalCallerDep) -> Response:
-    return render(request, caller, "portal/meters.html")
+async def meters_tab(
+    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+) -> Response:
+    query = insights.meter_query(request.query_params)
+    page = None
+    if query.search is not None:
+        page = await meter_search.search_meters(
+            session,
+            organization_id=caller.organization.id,
+            search=query.search,
+            secret_key=context.secret_key,
+        )
+    next_url = (
+        "/portal/meters?" + urlencode(query.page_query(page.next_page_token))
+        if page and page.next_page_token
+        else None
+    )
+    flows = await service.list_flows(session, caller.organization)
+    utilities = sorted({u for flow in flows for u in flow.utility_ids})
+    return render(
+        request,
+        caller,
+        "portal/meters.html",
+        {
+            "query": query,
+            "meters": page.meters if page else [],
+            "next_url": next_url,
+            "utilities": utilities,
+            "classifications": insights.CLASSIFICATIONS,
+        },
+        status=200 if query.error is None else 400,
+    )
+
+
+@router.get("/meters/{meter_id}")
+async def meter_page(
+    request: Request,
+    meter_id: str,
+    caller: PortalCallerDep,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    return await _render_meter(request, caller, session, meter_id)
+
+
+@router.post("/meters/{meter_id}/partner-reference")
+async def update_partner_reference(
+    request: Request,
+    meter_id: str,
+    caller: PortalCallerDep,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    form = await auth.checked_form(request, caller.csrf_token)
+    meter_uuid = insights.parse_uuid(meter_id, "meter")
+    reference = _text(form, "partner_reference")
+    try:
+        await meter_references.update_partner_reference(
+            session,
+            organization_id=caller.organization.id,
+            meter_id=meter_uuid,
+            partner_reference=reference,
+            actor=Actor(type="user", id=str(caller.user.id)),
+        )
+    except ValidationFailed as invalid:
+        return await _render_meter(
+            request,
+            caller,
+            session,
+            meter_id,
+            error=str(invalid.detail),
+            typed=reference,
+            status=400,
+        )
+    return RedirectResponse(f"/portal/meters/{meter_uuid}?updated=1", status_code=303)
+
+
+async def _render_meter(
+    request: Request,
+    caller: PortalCaller,
+    session: SessionDep,
+    meter_id: str,
+    *,
+    error: str | None = None,
+    typed: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    organization_id = caller.organization.id
+    meter_uuid = insights.parse_uuid(meter_id, "meter")
+    meter = await meter_search.get_meter(
+        session, organization_id=organization_id, meter_id=meter_uuid
+    )
+    agreements = await esign_repository.list_meter_agreements(session, organization_id, meter_uuid)
+    return render(
+        request,
+        caller,
+        "portal/meter.html",
+        {
+            "meter": meter,
+            "agreements": agreements,
+            "events": await repository.meter_webhook_events(session, organization_id, meter_uuid),
+            "history": await repository.meter_history(session, organization_id, meter_uuid),
+            "error": error,
+            "typed": (meter.partner_reference or "") if typed is None else typed,
+            "updated": request.query_params.get("updated") == "1",
+        },
+        status=status,
+    )
+
+
+# --- Sessions tab ---------------------------------------------------------------------------------
 
 
 @tab("/sessions", "Sessions")
-async def sessions_tab(request: Request, caller: PortalCallerDep) -> Response:
-    return render(request, caller, "portal/sessions.html")
+async def sessions_tab(
+    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+) -> Response:
+    params = request.query_params
+    values, filters = insights.session_filters(params)
+    page = await api_service.list_connect_sessions(
+        session,
+        organization_id=caller.organization.id,
+        filters=filters,
+        page_size=insights.PAGE_SIZE,
+        page_token=params.get("page_token") or None,
+        secret_key=context.secret_key,
+    )
+    next_url = (
+        "/portal/sessions?"
+        + urlencode({**{k: v for k, v in values.items() if v}, "page_token": page.next_page_token})
+        if page.next_page_token
+        else None
+    )
+    flows = await service.list_flows(session, caller.organization)
+    flow = await _chosen_flow(session, caller, flows, params.get("flow"))
+    funnel = (
+        await insights.funnel(
+            session,
+            caller.organization.id,
+            flow,
+            first=insights.parse_day(params.get("from")),
+            last=insights.parse_day(params.get("to")),
+        )
+        if flow
+        else None
+    )
+    return render(
+        request,
+        caller,
+        "portal/sessions.html",
+        {
+            "values": values,
+            "statuses": insights.SESSION_STATUSES,
+            "connect_sessions": page.connect_sessions,
+            "next_url": next_url,
+            "flows": flows,
+            "funnel": funnel,
+            "chart_width": insights.CHART_WIDTH,
+            "bar_height": insights.BAR_HEIGHT,
+        },
+    )
+
+
+@router.get("/sessions/{connect_session_id}")
+async def session_page(
+    request: Request,
+    connect_session_id: str,
+    caller: PortalCallerDep,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    connect_session = await api_service.get_connect_session(
+        session,
+        organization_id=caller.organization.id,
+        connect_session_id=insights.parse_uuid(connect_session_id, "connect session"),
+    )
+    timeline = await insights.session_timeline(session, caller.organization.id, connect_session)
+    return render(
+        request,
+        caller,
+        "portal/session.html",
+        {"connect_session": connect_session, "timeline": timeline},
+    )
+
+
+# --- Developers tab (admins) ----------------------------------------------------------------------
 
 
 @tab("/developers", "Developers", admin_only=True)
-async def developers_tab(request: Request, caller: AdminDep) -> Response:
-    return render(request, caller, "portal/developers.html")
+async def developers_tab(
+    request: Request, caller: AdminDep, session: SessionDep, context: AppContextDep
+) -> Response:
+    return await _render_developers(request, caller, session)
+
+
+async def _render_developers(
+    request: Request,
+    caller: PortalCaller,
+    session: SessionDep,
+    values: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> HTMLResponse:
+    organization_id = caller.organization.id
+    return render(
+        request,
+        caller,
+        "portal/developers.html",
+        {
+            "api_keys": await repository.list_api_keys(session, organization_id),
+            "scopes": API_KEY_SCOPES,
+            "endpoints": await webhooks_service.list_endpoints(
+                session, organization_id=organization_id
+            ),
+            "event_types": EVENT_TYPES,
+            "new_token": None,
+            "new_secret": None,
+            "errors": {},
+            "notice": None,
+            **(values or {}),
+        },
+        status=status,
+    )
+
+
+@router.post("/developers/api-keys")
+async def create_api_key(
+    request: Request, caller: AdminDep, session: SessionDep, context: AppContextDep
+) -> Response:
+    form = await auth.checked_form(request, caller.csrf_token)
+    name = _text(form, "name").strip()[:200] or "API key"
+    try:
+        issued = await organizations_service.create_api_key(
+            session,
+            context.secret_key,
+            organization=caller.organization,
+            scopes=_texts(form, "scope"),
+            name=name,
+        )
+    except ValidationFailed as invalid:
+        errors = {"scope": str(invalid.detail)}
+        return await _render_developers(request, caller, session, {"errors": errors}, status=400)
+    return await _render_developers(
+        request, caller, session, {"new_token": issued.token, "new_key": issued.api_key}
+    )
+
+
+@router.post("/developers/api-keys/{api_key_id}/revoke")
+async def revoke_api_key(
+    request: Request, api_key_id: str, caller: AdminDep, session: SessionDep
+) -> Response:
+    await auth.checked_form(request, caller.csrf_token)
+    api_key = await repository.get_api_key(
+        session, caller.organization.id, insights.parse_uuid(api_key_id, "API key")
+    )
+    if api_key is None:
+        raise NotFound("There is no API key with this ID.")
+    organizations_service.revoke_api_key(api_key)
+    return RedirectResponse("/portal/developers", status_code=303)
+
+
+@router.post("/developers/webhooks")
+async def create_webhook_endpoint(
+    request: Request, caller: AdminDep, session: SessionDep, context: AppContextDep
+) -> Response:
+    form = await auth.checked_form(request, caller.csrf_token)
+    url = _text(form, "url").strip()
+    event_types = [t for t in _texts(form, "event_type") if t in EVENT_TYPES]
+    if not event_types:
+        errors = {"event_type": "Choose at least one event type."}
+        return await _render_developers(
+            request, caller, session, {"errors": errors, "typed_url": url}, status=400
+        )
+    try:
+        endpoint, secret = await webhooks_service.create_endpoint(
+            session,
+            context.encryptor,
+            organization_id=caller.organization.id,
+            data=WebhookEndpointIn.model_validate({"url": url, "event_types": event_types}),
+            development=context.settings.is_development,
+        )
+    except (ValidationFailed, PydanticValidationError) as invalid:
+        message = (
+            str(invalid.detail)
+            if isinstance(invalid, ValidationFailed)
+            else "Give the endpoint's URL (https, at most 2000 characters)."
+        )
+        return await _render_developers(
+            request, caller, session, {"errors": {"url": message}, "typed_url": url}, status=400
+        )
+    return await _render_developers(
+        request, caller, session, {"new_secret": secret, "new_endpoint": endpoint}
+    )
+
+
+@router.get("/developers/webhooks/{endpoint_id}")
+async def webhook_endpoint_page(
+    request: Request,
+    endpoint_id: str,
+    caller: AdminDep,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    endpoint_uuid = insights.parse_uuid(endpoint_id, "webhook endpoint")
+    return await _render_webhook_endpoint(
+        request,
+        caller,
+        session,
+        context,
+        endpoint_uuid,
+        {"notice": _WEBHOOK_NOTICES.get(request.query_params.get("done", ""))},
+    )
+
+
+async def _render_webhook_endpoint(
+    request: Request,
+    caller: PortalCaller,
+    session: SessionDep,
+    context: AppContext,
+    endpoint_uuid: uuid.UUID,
+    values: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> HTMLResponse:
+    endpoint = await webhooks_service.get_endpoint(
+        session, organization_id=caller.organization.id, endpoint_id=endpoint_uuid
+    )
+    delivery_status = request.query_params.get("status") or None
+    deliveries = await webhooks_service.list_deliveries(
+        session,
+        secret_key=context.secret_key,
+        organization_id=caller.organization.id,
+        endpoint_id=endpoint_uuid,
+        page_size=insights.PAGE_SIZE,
+        page_token=request.query_params.get("page_token") or None,
+        status=delivery_status,
+    )
+    next_url = (
+        f"/portal/developers/webhooks/{endpoint_uuid}?"
+        + urlencode(
+            {
+                **({"status": delivery_status} if delivery_status else {}),
+                "page_token": deliveries.next_page_token,
+            }
+        )
+        if deliveries.next_page_token
+        else None
+    )
+    return render(
+        request,
+        caller,
+        "portal/webhook_endpoint.html",
+        {
+            "endpoint": endpoint,
+            "deliveries": deliveries.deliveries,
+            "next_url": next_url,
+            "notice": None,
+            "event_types": EVENT_TYPES,
+            "errors": {},
+            "typed": {
+                "url": endpoint.url,
+                "event_types": list(endpoint.event_types),
+                "enabled": endpoint.enabled,
+            },
+            "rotated_secret": None,
+            "rotated_until": None,
+            **(values or {}),
+        },
+        status=status,
+    )
+
+
+_WEBHOOK_NOTICES = {
+    "ping": "A ping event is on its way to this endpoint; it shows in the log below.",
+    "redeliver": "The delivery is being sent again.",
+    "busy": "That delivery is still pending: it is attempted again on its schedule.",
+    "updated": "The endpoint's settings are saved.",
+}
+
+
+@router.post("/developers/webhooks/{endpoint_id}/test")
+async def test_webhook_endpoint(
+    request: Request, endpoint_id: str, caller: AdminDep, session: SessionDep
+) -> Response:
+    await auth.checked_form(request, caller.csrf_token)
+    endpoint_uuid = insights.parse_uuid(endpoint_id, "webhook endpoint")
+    await webhooks_service.send_test_event(
+        session, organization_id=caller.organization.id, endpoint_id=endpoint_uuid
+    )
+    return RedirectResponse(
+        f"/portal/developers/webhooks/{endpoint_uuid}?done=ping", status_code=303
+    )
+
+
+@router.post("/developers/webhooks/{endpoint_id}/delete")
+async def delete_webhook_endpoint(
+    request: Request, endpoint_id: str, caller: AdminDep, session: SessionDep
+) -> Response:
+    await auth.checked_form(request, caller.csrf_token)
+    await webhooks_service.delete_endpoint(
+        session,
+        organization_id=caller.organization.id,
+        endpoint_id=insights.parse_uuid(endpoint_id, "webhook endpoint"),
+    )
+    return RedirectResponse("/portal/developers", status_code=303)
+
+
+@router.post("/developers/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver_webhook(
+    request: Request, endpoint_id: str, delivery_id: str, caller: AdminDep, session: SessionDep
+) -> Response:
+    await auth.checked_form(request, caller.csrf_token)
+    endpoint_uuid = insights.parse_uuid(endpoint_id, "webhook endpoint")
+    try:
+        await webhooks_service.redeliver(
+            session,
+            organization_id=caller.organization.id,
+            endpoint_id=endpoint_uuid,
+            delivery_id=insights.parse_uuid(delivery_id, "delivery"),
+        )
+    except Conflict:
+        done = "busy"
+    else:
+        done = "redeliver"
+    return RedirectResponse(
+        f"/portal/developers/webhooks/{endpoint_uuid}?done={done}", status_code=303
+    )
+
+
+@router.post("/developers/webhooks/{endpoint_id}/edit")
+async def edit_webhook_endpoint(
+    request: Request,
+    endpoint_id: str,
+    caller: AdminDep,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    form = await auth.checked_form(request, caller.csrf_token)
+    endpoint_uuid = insights.parse_uuid(endpoint_id, "webhook endpoint")
+    endpoint = await webhooks_service.get_endpoint(
+        session, organization_id=caller.organization.id, endpoint_id=endpoint_uuid
+    )
+    url = _text(form, "url").strip()
+    event_types = [t for t in EVENT_TYPES if t in _texts(form, "event_type")]
+    enabled = _text(form, "enabled") == "on"
+    typed = {"url": url, "event_types": event_types, "enabled": enabled}
+    errors: dict[str, str] = {}
+    if not event_types:
+        errors["event_type"] = "Choose at least one event type."
+    else:
+        try:
+            await webhooks_service.replace_endpoint(
+                session,
+                organization_id=caller.organization.id,
+                endpoint_id=endpoint_uuid,
+                data=WebhookEndpointIn.model_validate(
+                    {
+                        "url": url,
+                        "event_types": event_types,
+                        "enabled": enabled,
+                        "headers": dict(endpoint.headers),
+                    }
+                ),
+                development=context.settings.is_development,
+            )
+        except (ValidationFailed, PydanticValidationError) as invalid:
+            errors["url"] = (
+                str(invalid.detail)
+                if isinstance(invalid, ValidationFailed)
+                else "Give the endpoint's URL (https, at most 2000 characters)."
+            )
+    if errors:
+        return await _render_webhook_endpoint(
+            request,
+            caller,
+            session,
+            context,
+            endpoint_uuid,
+            {"errors": errors, "typed": typed},
+            status=400,
+        )
+    return RedirectResponse(
+        f"/portal/developers/webhooks/{endpoint_uuid}?done=updated", status_code=303
+    )
+
+
+@router.post("/developers/webhooks/{endpoint_id}/rotate-secret")
+async def rotate_webhook_secret(
+    request: Request,
+    endpoint_id: str,
+    caller: AdminDep,
+    session: SessionDep,
+    context: AppContextDep,
+) -> Response:
+    await auth.checked_form(request, caller.csrf_token)
+    endpoint_uuid = insights.parse_uuid(endpoint_id, "webhook endpoint")
+    secret, expires_at = await webhooks_service.rotate_secret(
+        session,
+        context.encryptor,
+        organization_id=caller.organization.id,
+        endpoint_id=endpoint_uuid,
+    )
+    return await _render_webhook_endpoint(
+        request,
+        caller,
+        session,
+        context,
+        endpoint_uuid,
+        {"rotated_secret": secret, "rotated_until": expires_at},
+    )

@@ -114,7 +114,7 @@ async def test_demo_new_york_link_ends_on_the_thank_you_page_and_the_meters_foll
             assert parse_qs(urlsplit(thank_you.url).query)["refId"] == ["demo-ny-1"]
             assert "Signature valid" in thank_you.text
 
-            meters = await _meters_within(tmp_path / "data" / "leap-connect.db", seconds=20)
+            meters = await _meters_within(tmp_path / "data" / "leap-connect.db", seconds=60)
         finally:
             process.terminate()
             process.wait(timeout=10)

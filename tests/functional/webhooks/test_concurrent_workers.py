@@ -55,7 +55,7 @@ async def test_two_workers_deliver_every_pending_delivery_exactly_once(
             worker_id=f"worker-{name}",
             lease=timedelta(seconds=30),
             poll_interval=0.02,
-            batch_size=10,
+            batch_size=25,
             extras=worker_extras,
         )
         for engine, name, worker_extras in zip(engines, "ab", extras, strict=True)

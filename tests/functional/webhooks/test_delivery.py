@@ -47,9 +47,12 @@ async def test_ping_reaches_the_receiver_signed_with_the_documented_body(
     await all_settled(app_context)
     [received] = receiver.received
     assert received.path == PATH
+    assert received.verified is not None
+    created_at = received.verified["created_at"]
+    assert created_at.endswith("Z") and created_at <= queued["created_at"].replace("+00:00", "Z")
     assert received.verified == {
         "webhook_event_id": queued["webhook_event_id"],
-        "created_at": received.verified["created_at"],
+        "created_at": created_at,
         "payload": {
             "webhook_event_type": "ping",
             "webhook_endpoint_id": endpoint["webhook_endpoint_id"],
