@@ -35,6 +35,7 @@ from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.worker import Worker
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.observability import configure_logging
+from leap_connect.meters.schemas import MeterOut
 from leap_connect.migrations import runner
 from leap_connect.models import Job, WebhookDelivery, WebhookEvent, utc_now
 from leap_connect.organizations.service import create_organization
@@ -207,49 +208,10 @@ async def queue_backlog(settings: Settings, receiver_url: str, deliveries: int) 
 
 def _meter_payload() -> dict[str, Any]:
     """A realistic size: a meter as the API shows it (about 1.3 KB of JSON)."""
+    example = MeterOut.model_config["json_schema_extra"]["example"]  # type: ignore[index]
     return {
         "webhook_event_type": "meter.updated",
-        "meter": {
-            "meter_id": str(uuid.uuid4()),
-            "partner_reference": "cust-123",
-            "connection_references": ["cust-123"],
-            "transmission_region": "CAISO",
-            "customer_classification": "RESIDENTIAL",
-            "meter_type": "UTILITY_METER",
-            "utility_is_required": True,
-            "utility": {
-                "utility_id": "pge",
-                "utility_name": "PGE",
-                "electric_service_account_number": "4021937755",
-                "utility_meter_serial_number": "1009876543",
-                "service_point_id": "7392018433",
-                "tariff": "E-TOU-C",
-            },
-            "customer": {
-                "end_customer_name": "Ada Lovelace",
-                "end_customer_email": "ada@example.com",
-                "end_customer_company_name": None,
-                "street_1": "123 Main St",
-                "street_2": None,
-                "city": "Oakland",
-                "state_or_province_code": "CA",
-                "postal_code": "94612",
-                "country_code": "US",
-            },
-            "authorization": {
-                "authorization_id": str(uuid.uuid4()),
-                "status": "ACTIVE",
-                "authorized_at": "2026-11-28T10:00:00Z",
-                "expires_at": None,
-                "scope": "FB=1_3_4_5_13_14_39;IntervalDuration=3600",
-            },
-            "is_archived": False,
-            "audit": {
-                "created_by": "UTILITY",
-                "created_at": "2026-11-28T10:00:01Z",
-                "updated_at": "2026-11-28T10:00:01Z",
-            },
-        },
+        "meter": {**example, "meter_id": str(uuid.uuid4())},
     }
 
 

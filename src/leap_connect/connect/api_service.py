@@ -19,7 +19,7 @@ from leap_connect.connect.schemas import ConnectSessionOut, connect_session_out
 from leap_connect.kit.pagination import (
     Position,
     decode_page_token,
-    encode_page_token,
+    next_page_token,
     page_of,
     search_fingerprint,
 )
@@ -141,16 +141,8 @@ async def list_connect_sessions(
         session, organization_id, filters, after=after, limit=page_size + 1
     )
     page = page_of(rows, page_size, lambda row: Position(row.created_at, row.id))
-    next_token = (
-        encode_page_token(
-            secret_key,
-            kind=PAGE_KIND,
-            organization_id=organization_id,
-            fingerprint=fingerprint,
-            position=page.next_position,
-        )
-        if page.next_position is not None
-        else None
+    next_token = next_page_token(
+        secret_key, page, kind=PAGE_KIND, organization_id=organization_id, fingerprint=fingerprint
     )
     return ConnectSessionPage(
         connect_sessions=await _present(session, page.items), next_page_token=next_token

@@ -69,6 +69,26 @@ def encode_page_token(
     return f"{body}.{signature}"
 
 
+def next_page_token(
+    secret_key: str,
+    page: Page[Any],
+    *,
+    kind: str,
+    organization_id: uuid.UUID,
+    fingerprint: str,
+) -> str | None:
+    """The token for the page after `page`, or None when it was the last."""
+    if page.next_position is None:
+        return None
+    return encode_page_token(
+        secret_key,
+        kind=kind,
+        organization_id=organization_id,
+        fingerprint=fingerprint,
+        position=page.next_position,
+    )
+
+
 def decode_page_token(
     token: str,
     secret_key: str,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leap_connect.kit.pagination import (
     Position,
     decode_page_token,
-    encode_page_token,
+    next_page_token,
     page_of,
     search_fingerprint,
 )
@@ -93,16 +93,8 @@ async def search_meters(
         limit=search.page_size + 1,
     )
     page = page_of(rows, search.page_size, lambda row: Position(row.meter.created_at, row.meter.id))
-    next_token = (
-        encode_page_token(
-            secret_key,
-            kind=PAGE_KIND,
-            organization_id=organization_id,
-            fingerprint=fingerprint,
-            position=page.next_position,
-        )
-        if page.next_position is not None
-        else None
+    next_token = next_page_token(
+        secret_key, page, kind=PAGE_KIND, organization_id=organization_id, fingerprint=fingerprint
     )
     meters = [
         meter_out(

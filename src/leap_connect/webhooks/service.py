@@ -15,7 +15,7 @@ from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.pagination import (
     Position,
     decode_page_token,
-    encode_page_token,
+    next_page_token,
     page_of,
     search_fingerprint,
 )
@@ -248,9 +248,7 @@ async def list_deliveries(
             delivery_out(delivery, event, attempts.get(delivery.id, []))
             for delivery, event in page.items
         ],
-        next_page_token=encode_page_token(secret_key, **token_scope, position=page.next_position)
-        if page.next_position
-        else None,
+        next_page_token=next_page_token(secret_key, page, **token_scope),
     )
 
 
