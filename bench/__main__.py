@@ -1,6 +1,7 @@
-"""`python -m bench` (`make bench`): the meter search benchmark; each other one runs as
-`python -m bench.<name>`."""
+"""`python -m bench` (`make bench`): every benchmark in turn; each also runs alone as
+`python -m bench.<name>` with its own options (see its docstring)."""
 
-from bench import meter_search
+from bench import landing, meter_search, webhook_drain
 
-meter_search.main()
+for benchmark in (landing, meter_search, webhook_drain):
+    benchmark.main()
