@@ -1,7 +1,10 @@
 """`python -m bench` (`make bench`): every benchmark in turn; each also runs alone as
 `python -m bench.<name>` with its own options (see its docstring)."""
 
+import asyncio
+
 from bench import landing, meter_search, webhook_drain
 
-for benchmark in (landing, meter_search, webhook_drain):
-    benchmark.main()
+landing.main()
+meter_search.main()
+asyncio.run(webhook_drain.main(webhook_drain.parse_arguments()))
