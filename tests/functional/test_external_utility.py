@@ -16,14 +16,10 @@ from leap_connect.models import Meter, UtilityAuthorization
 from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY
 from tests.support.browser import Browser, Page
 from tests.support.certificates import TlsFiles, make_tls_files
-from tests.support.factories import create_partner
+from tests.support.factories import RESIDENTIAL_DETAILS, create_partner
 from tests.support.server import free_port, leap_connect_server, running
 
-DETAILS = {
-    "customer_type": "residential",
-    "customer_name": "Ada Lovelace",
-    "customer_email": "ada@example.com",
-}
+DETAILS = RESIDENTIAL_DETAILS
 
 
 @contextmanager

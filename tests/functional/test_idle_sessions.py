@@ -12,13 +12,9 @@ from leap_connect.jobs.worker import Worker
 from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectSession, WebhookEvent, utc_now
 from tests.support.browser import Browser
-from tests.support.factories import create_partner
+from tests.support.factories import RESIDENTIAL_DETAILS, create_partner
 
-DETAILS = {
-    "customer_type": "residential",
-    "customer_name": "Ada Lovelace",
-    "customer_email": "ada@example.com",
-}
+DETAILS = RESIDENTIAL_DETAILS
 
 
 async def open_session(client: httpx.AsyncClient, ref_id: str) -> None:

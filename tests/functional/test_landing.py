@@ -9,13 +9,9 @@ from sqlalchemy import func, select
 from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectSession, UtilityAuthorization
 from tests.support.browser import Browser
-from tests.support.factories import Partner, create_partner
+from tests.support.factories import RESIDENTIAL_DETAILS, Partner, create_partner
 
-DETAILS = {
-    "customer_type": "residential",
-    "customer_name": "Ada Lovelace",
-    "customer_email": "ada@example.com",
-}
+DETAILS = RESIDENTIAL_DETAILS
 
 
 @pytest.fixture

@@ -19,13 +19,9 @@ from leap_connect.organizations.service import create_api_key
 from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_SECRET_KEY
 from tests.conftest import TEST_DATABASE_URL, create_postgres_database, drop_postgres_database
 from tests.support.browser import Browser, Page
-from tests.support.factories import create_partner
+from tests.support.factories import RESIDENTIAL_DETAILS, create_partner
 
-DETAILS = {
-    "customer_type": "residential",
-    "customer_name": "Ada Lovelace",
-    "customer_email": "ada@example.com",
-}
+DETAILS = RESIDENTIAL_DETAILS
 
 
 def env_int(name: str, default: int) -> int:

@@ -14,6 +14,13 @@ from leap_connect.organizations.service import create_organization
 
 THANK_YOU_URL = "https://partner.example/thanks"
 
+# What a residential customer types on the landing page (the contract's field names).
+RESIDENTIAL_DETAILS = {
+    "customer_type": "residential",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+}
+
 
 @dataclass
 class Partner:
