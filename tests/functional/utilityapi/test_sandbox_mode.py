@@ -114,7 +114,9 @@ async def test_demo_new_york_link_ends_on_the_thank_you_page_and_the_meters_foll
             assert parse_qs(urlsplit(thank_you.url).query)["refId"] == ["demo-ny-1"]
             assert "Signature valid" in thank_you.text
 
-            meters = await _meters_within(tmp_path / "data" / "leap-connect.db", seconds=60)
+            meters = await _meters_within(
+                tmp_path / "data" / "leap-connect.db", count=3, seconds=60
+            )
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -147,15 +149,15 @@ async def sign_any_terms(browser: Browser, page: Page) -> Page:
     return page
 
 
-async def _meters_within(database: Path, *, seconds: float) -> list[Meter]:
-    """The meters, once the demo's worker has found them (it checks again with backoff)."""
+async def _meters_within(database: Path, *, count: int, seconds: float) -> list[Meter]:
+    """The meters, once the demo's worker has found `count` of them (it checks with backoff)."""
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
     deadline = time.monotonic() + seconds
     try:
         while True:
             async with create_sessionmaker(engine)() as session:
                 meters = list((await session.execute(select(Meter))).scalars())
-            if meters or time.monotonic() > deadline:
+            if len(meters) >= count or time.monotonic() > deadline:
                 return meters
             await asyncio.sleep(0.2)
     finally:
