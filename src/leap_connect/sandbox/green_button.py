@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, QueryParams
 
 from leap_connect.sandbox.custodian import (
     SANDBOX_CLIENT_ID,
@@ -53,6 +52,7 @@ from leap_connect.sandbox.espi_writer import (
     subscription_entries,
     usage_point_entry,
 )
+from leap_connect.sandbox.forms import declined, multi, one, redirect_back
 
 __all__ = [
     "SANDBOX_CLIENT_ID",
@@ -111,33 +111,26 @@ def create_green_button_router(custodian: DataCustodian) -> APIRouter:
     @router.get("/oauth/authorize")
     async def authorize_page(request: Request) -> Response:
         try:
-            authorization = custodian.check_authorization_request(_multi(request.query_params))
+            authorization = custodian.check_authorization_request(multi(request.query_params))
         except UntrustedRedirectError as error:
             return pages.untrusted_redirect(error)
         except AuthorizationRequestError as error:
-            return _redirect(error.redirect_uri, _error_params(error))
+            return redirect_back(error.redirect_uri, _error_params(error))
         return pages.consent(authorization)
 
     @router.post("/oauth/authorize")
     async def authorize_decision(request: Request) -> Response:
-        form = _multi(await request.form())
+        form = multi(await request.form())
         try:
             authorization = custodian.check_authorization_request(form)
         except UntrustedRedirectError as error:
             return pages.untrusted_redirect(error)
         except AuthorizationRequestError as error:
-            return _redirect(error.redirect_uri, _error_params(error))
-        decision = _one(form, "decision")
+            return redirect_back(error.redirect_uri, _error_params(error))
+        decision = one(form, "decision")
         if decision == "deny":
-            return _redirect(
-                authorization.redirect_uri,
-                {
-                    "error": "access_denied",
-                    "error_description": "The customer declined to share their data.",
-                    "state": authorization.state,
-                },
-            )
-        username = _one(form, "username") or ""
+            return declined(authorization.redirect_uri, authorization.state)
+        username = one(form, "username") or ""
         if decision != "approve":
             return pages.consent(
                 authorization,
@@ -145,7 +138,7 @@ def create_green_button_router(custodian: DataCustodian) -> APIRouter:
                 username=username,
                 message="Choose “Sign in and share” or “Deny”.",
             )
-        customer = custodian.authenticate_customer(username, _one(form, "password") or "")
+        customer = custodian.authenticate_customer(username, one(form, "password") or "")
         if customer is None:
             return pages.consent(
                 authorization,
@@ -154,7 +147,9 @@ def create_green_button_router(custodian: DataCustodian) -> APIRouter:
                 message="That username and password do not match a customer. Try again.",
             )
         code = custodian.issue_code(authorization, customer)
-        return _redirect(authorization.redirect_uri, {"code": code, "state": authorization.state})
+        return redirect_back(
+            authorization.redirect_uri, {"code": code, "state": authorization.state}
+        )
 
     # --- token and revocation endpoints (RFC 6749 §4.1.3, §6, §4.4; RFC 7009) ----------------
 
@@ -162,7 +157,7 @@ def create_green_button_router(custodian: DataCustodian) -> APIRouter:
     async def token(request: Request) -> Response:
         try:
             client = custodian.authenticate_client(request.headers.get("authorization"))
-            body = await custodian.token(client, _multi(await request.form()))
+            body = await custodian.token(client, multi(await request.form()))
         except OAuthError as error:
             return _oauth_error(error)
         return JSONResponse(body, headers=NO_STORE)
@@ -171,7 +166,7 @@ def create_green_button_router(custodian: DataCustodian) -> APIRouter:
     async def revoke(request: Request) -> Response:
         try:
             client = custodian.authenticate_client(request.headers.get("authorization"))
-            custodian.revoke(client, _one(_multi(await request.form()), "token"))
+            custodian.revoke(client, one(multi(await request.form()), "token"))
         except OAuthError as error:
             return _oauth_error(error)
         return Response(status_code=200, headers=NO_STORE)
@@ -706,29 +701,6 @@ def run_standalone(
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _multi(params: QueryParams | FormData) -> dict[str, list[str]]:
-    """Every value of every parameter, so a repeated one can be refused (RFC 6749 §3.1)."""
-    return {
-        key: [value for value in params.getlist(key) if isinstance(value, str)] for key in params
-    }
-
-
-def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = params.get(name, ())
-    return values[0] if len(values) == 1 and values[0] else None
-
-
-def _redirect(redirect_uri: str, params: Mapping[str, str | None]) -> RedirectResponse:
-    query = urlencode({name: value for name, value in params.items() if value is not None})
-    separator = "&" if urlsplit(redirect_uri).query else "?"
-    # 303 so a browser that POSTed the consent form follows with a GET.
-    return RedirectResponse(
-        f"{redirect_uri}{separator}{query}",
-        status_code=303,
-        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
-    )
 
 
 def _error_params(error: AuthorizationRequestError) -> dict[str, str | None]:

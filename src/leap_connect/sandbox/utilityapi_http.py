@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.datastructures import FormData, QueryParams
+from starlette.datastructures import QueryParams
 
+from leap_connect.sandbox.forms import declined, multi, one, redirect_back
 from leap_connect.sandbox.utilityapi import (
     MAX_INTERVAL_WINDOW,
     FormRequest,
@@ -62,7 +63,7 @@ def create_utilityapi_router(sandbox: UtilityApiSandbox) -> APIRouter:
     @router.get("/authorize/{form_uid}")
     async def form_page(request: Request, form_uid: str) -> Response:
         try:
-            form_request = sandbox.check_form_request(form_uid, _multi(request.query_params))
+            form_request = sandbox.check_form_request(form_uid, multi(request.query_params))
         except UntrustedFormRequest as error:
             return _untrusted(error)
         except FormRequestError as error:
@@ -71,33 +72,26 @@ def create_utilityapi_router(sandbox: UtilityApiSandbox) -> APIRouter:
 
     @router.post("/authorize/{form_uid}")
     async def form_decision(request: Request, form_uid: str) -> Response:
-        form = _multi(await request.form(max_files=0, max_fields=20))
+        form = multi(await request.form(max_files=0, max_fields=20))
         try:
             form_request = sandbox.check_form_request(form_uid, form)
         except UntrustedFormRequest as error:
             return _untrusted(error)
         except FormRequestError as error:
             return _redirect_error(error)
-        decision = _one(form, "decision")
+        decision = one(form, "decision")
         if decision == "deny":
-            return _redirect(
-                form_request.redirect_uri,
-                {
-                    "error": "access_denied",
-                    "error_description": "The customer declined to share their data.",
-                    "state": form_request.state,
-                },
-            )
-        username = _one(form, "username") or ""
+            return declined(form_request.redirect_uri, form_request.state)
+        username = one(form, "username") or ""
         if decision != "approve":
             message = "Choose “Sign in and share” or “Deny”."
             return _form(sandbox, form_request, status_code=400, username=username, message=message)
-        customer = sandbox.authenticate_customer(username, _one(form, "password") or "")
+        customer = sandbox.authenticate_customer(username, one(form, "password") or "")
         if customer is None:
             message = "That username and password do not match a customer. Try again."
             return _form(sandbox, form_request, status_code=401, username=username, message=message)
         authorization = sandbox.create_authorization(form_request, customer)
-        return _redirect(
+        return redirect_back(
             form_request.redirect_uri,
             {"referral": authorization.referral, "state": form_request.state},
         )
@@ -298,36 +292,14 @@ def _render(template: str, status_code: int, *, form_action: str, **context: Any
     )
 
 
-def _redirect(redirect_uri: str, params: Mapping[str, str | None]) -> RedirectResponse:
-    query = urlencode({name: value for name, value in params.items() if value is not None})
-    separator = "&" if urlsplit(redirect_uri).query else "?"
-    # 303 so a browser that POSTed the form follows with a GET.
-    return RedirectResponse(
-        f"{redirect_uri}{separator}{query}",
-        status_code=303,
-        headers={"Referrer-Policy": "no-referrer", **NO_STORE},
-    )
-
-
 def _redirect_error(error: FormRequestError) -> RedirectResponse:
-    return _redirect(
+    return redirect_back(
         error.redirect_uri,
         {"error": error.error, "error_description": error.description, "state": error.state},
     )
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _multi(params: QueryParams | FormData) -> dict[str, list[str]]:
-    return {
-        key: [value for value in params.getlist(key) if isinstance(value, str)] for key in params
-    }
-
-
-def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = params.get(name, ())
-    return values[0] if len(values) == 1 and values[0] else None
 
 
 def _list(query: QueryParams, name: str) -> list[str]:
