@@ -9,23 +9,20 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from leap_connect.connect import service
+from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
 from leap_connect.db import transaction
 from leap_connect.esign import service as terms
 from leap_connect.kit.csrf import (
-    CSRF_FIELD,
-    browser_id,
-    csrf_ok,
     csrf_token,
     ensure_browser_id,
     set_browser_cookie,
 )
 from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.pages import error_page
-from leap_connect.kit.problems import Forbidden, NotFound
+from leap_connect.kit.problems import NotFound
 from leap_connect.portal.tasks import count_link_open
 from leap_connect.utilities.connector import ConnectorError
 from leap_connect.utilities.connectors import redirect_uri
@@ -35,7 +32,6 @@ router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("leap_connect.connect")
 
 HEX = re.compile(r"^[0-9a-fA-F]{6}$")
-MAX_FORM_FIELDS = 30
 
 
 @router.get("/brand/{color}.css")
@@ -57,9 +53,9 @@ async def brand_stylesheet(color: str) -> Response:
 async def session_page(
     request: Request, connect_session_id: uuid.UUID, session: SessionDep, context: AppContextDep
 ) -> Response:
-    browser = _browser(request, context)
+    browser = browser_of(request, context)
     view = await service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
     return _render_session(request, context, view, browser)
 
@@ -68,10 +64,10 @@ async def session_page(
 async def session_action(
     request: Request, connect_session_id: uuid.UUID, session: SessionDep, context: AppContextDep
 ) -> Response:
-    browser = _browser(request, context)
-    form = await _checked_form(request, context, browser)
+    browser = browser_of(request, context)
+    form = await checked_form(request, context, browser)
     view = await service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
     if view.connect_session.status in ("COMPLETED", "CLOSED") and form.get("action") != "continue":
         raise JourneyRefused(
@@ -116,14 +112,14 @@ async def utility_callback(request: Request, utility_id: str, context: AppContex
     state must be taken (single use) before the slow network call and the result written after."""
     if utility_id not in UTILITIES_BY_ID:
         raise NotFound(f'"{utility_id}" is not a utility Leap Connect supports.')
-    browser = _browser(request, context)
+    browser = browser_of(request, context)
     params = {key: value for key, value in request.query_params.items()}
     async with transaction(context.sessionmaker) as session:
         claimed = await service.claim_callback(
             session,
             utility_id=utility_id,
             state=params.get("state"),
-            binding=_binding(context, browser),
+            binding=binding_of(context, browser),
             secret_key=context.secret_key,
             encryptor=context.encryptor,
             redirect_uri=redirect_uri(context.settings, utility_id),
@@ -138,7 +134,7 @@ async def utility_callback(request: Request, utility_id: str, context: AppContex
             "We could not complete this connection",
             f"{claimed.reason} For your security, please start the connection again.",
             actions=actions,
-            csrf_token=_csrf(context, browser),
+            csrf_token=csrf_for(context, browser),
         )
     connector = context.connectors.get(utility_id)
     try:
@@ -190,8 +186,8 @@ async def landing_submit(
     session: SessionDep,
     context: AppContextDep,
 ) -> Response:
-    browser = _browser(request, context)
-    form = await _checked_form(request, context, browser)
+    browser = browser_of(request, context)
+    form = await checked_form(request, context, browser)
     assert browser is not None
     landing = await _landing(request, session, org_name, url_friendly_title)
     values = {key: str(value) for key, value in form.items() if isinstance(value, str)}
@@ -239,28 +235,6 @@ async def _landing(
         requested_values=request.query_params.getlist("requestedUtilities"),
         ref_values=request.query_params.getlist("refId"),
     )
-
-
-def _browser(request: Request, context: AppContext) -> str | None:
-    return browser_id(request, development=context.settings.is_development)
-
-
-def _binding(context: AppContext, browser: str | None) -> str | None:
-    return service.browser_binding(context.secret_key, browser) if browser else None
-
-
-def _csrf(context: AppContext, browser: str | None) -> str:
-    return csrf_token(context.secret_key, browser) if browser else ""
-
-
-async def _checked_form(request: Request, context: AppContext, browser: str | None) -> FormData:
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
-    if not csrf_ok(context.secret_key, browser, form.get(CSRF_FIELD)):
-        raise Forbidden(
-            "This form has expired or was not sent from this page. Please go back, reload the "
-            "page and try again. (Cookies must be enabled.)"
-        )
-    return form
 
 
 def _to_session(connect_session_id: uuid.UUID) -> RedirectResponse:
@@ -323,7 +297,7 @@ def _render_session(
             "view": view,
             "organization": view.organization,
             "brand_color": view.organization.brand_color,
-            "csrf_token": _csrf(context, browser),
+            "csrf_token": csrf_for(context, browser),
             "message": message,
         },
         status_code=status,
@@ -402,6 +376,6 @@ def _failure_page(
         title,
         message,
         actions=[retry, back],
-        csrf_token=_csrf(context, browser),
+        csrf_token=csrf_for(context, browser),
         organization=None,
     )

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leap_connect.connect import service as connect_service
-from leap_connect.connect.endpoints import _binding, _browser, _checked_form, _csrf
+from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
 from leap_connect.esign import service
 from leap_connect.esign.disclosure import esign_disclosure
 from leap_connect.esign.documents import render_html
@@ -43,9 +43,9 @@ async def terms_overview(
     utility_id: str | None = None,
 ) -> Response:
     """Every document to sign, what is signed, and the way on once all are."""
-    browser = _browser(request, context)
+    browser = browser_of(request, context)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
     step = await service.load_terms_step(session, view.connect_session)
     if not step.documents:
@@ -72,7 +72,7 @@ async def terms_overview(
                 }
                 for document in step.documents
             ],
-            "csrf_token": _csrf(context, browser),
+            "csrf_token": csrf_for(context, browser),
         },
         headers=NO_STORE,
     )
@@ -87,9 +87,9 @@ async def document_page(
     context: AppContextDep,
     utility_id: str | None = None,
 ) -> Response:
-    browser = _browser(request, context)
+    browser = browser_of(request, context)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
     step = await service.load_terms_step(session, view.connect_session)
     return _render_document(
@@ -106,10 +106,10 @@ async def sign(
     context: AppContextDep,
 ) -> Response:
     consented_at = utc_now()  # the consent box is ticked in this very submission
-    browser = _browser(request, context)
-    form = await _checked_form(request, context, browser)
+    browser = browser_of(request, context)
+    form = await checked_form(request, context, browser)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     next_utility_id = known_utility(values.get("next_utility_id"))
@@ -176,9 +176,9 @@ async def signed_pdf(
     context: AppContextDep,
 ) -> Response:
     """The signer's own copy, to keep (the ESIGN consent promises it)."""
-    browser = _browser(request, context)
+    browser = browser_of(request, context)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=_binding(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
     agreement, document = await service.signed_pdf_for_session(session, view.connect_session, slug)
     assert agreement.pdf is not None
@@ -238,7 +238,7 @@ def _render_document(
             "pdf_url": f"/connect/sessions/{connect_session.id}/terms/{document.slug}/pdf",
             "continue_url": continue_url,
             "next_utility_id": next_utility_id,
-            "csrf_token": _csrf(context, browser),
+            "csrf_token": csrf_for(context, browser),
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
             "message": message,
