@@ -28,8 +28,9 @@ async def enqueue(
     """Add a job that runs at `run_at` (now by default); it is written when the caller commits.
 
     With a `dedupe_key`, no second unfinished job with that key is added: the one already queued or
-    running is returned instead, or None if it is not visible to this transaction yet (another one
-    inserted it and has not committed). Finished jobs do not block the key.
+    running is returned instead (brought forward to `run_at` if it was waiting for later), or None
+    if it is not visible to this transaction yet (another one inserted it and has not committed).
+    Finished jobs do not block the key.
     """
     if not kind or len(kind) > KIND_MAX_LENGTH:
         raise ValueError(f"job kind {kind!r} must be 1 to {KIND_MAX_LENGTH} characters")
@@ -58,7 +59,10 @@ async def enqueue(
     job_or_none = await repository.insert_unless_duplicate(session, values)
     if job_or_none is not None:
         return job_or_none
-    return await repository.get_unfinished_by_dedupe_key(session, dedupe_key)
+    existing = await repository.get_unfinished_by_dedupe_key(session, dedupe_key)
+    if existing is not None and existing.status == JobStatus.QUEUED:
+        existing.run_at = min(existing.run_at, values["run_at"])
+    return existing
 
 
 async def schedule_periodic_jobs(session: AsyncSession, jobs: Registry = registry) -> None:

@@ -18,7 +18,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import repository as connect_repository
-from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.service import enqueue
 from leap_connect.meters.service import record_meters
 from leap_connect.models import UtilityAuthorization, utc_now
@@ -55,15 +54,12 @@ def next_discovery_wait(waited: timedelta) -> timedelta | None:
 async def enqueue_meter_discovery(session: AsyncSession, authorization_id: uuid.UUID) -> None:
     """Look for the authorization's meters now; written when the caller commits. Enqueued twice,
     it is one job: one already waiting for its next check is brought forward instead."""
-    job = await enqueue(
+    await enqueue(
         session,
         kind=DISCOVERY_JOB_KIND,
         payload={"authorization_id": str(authorization_id)},
         dedupe_key=discovery_dedupe_key(authorization_id),
     )
-    now = utc_now()
-    if job is not None and job.status == JobStatus.QUEUED and job.run_at > now:
-        job.run_at = now
 
 
 @dataclass(frozen=True, slots=True)

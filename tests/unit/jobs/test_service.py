@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,8 +12,8 @@ from leap_connect.jobs.registry import JobContext, Registry
 from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.service import enqueue
 from leap_connect.jobs.worker import Worker
-from leap_connect.models import Job
-from tests.unit.jobs.conftest import add_job, jobs_of_kind
+from leap_connect.models import Job, utc_now
+from tests.unit.jobs.conftest import add_job, jobs_of_kind, load_job
 
 
 async def test_a_job_is_written_only_when_the_caller_commits(
@@ -42,6 +43,20 @@ async def test_a_dedupe_key_keeps_a_second_job_from_being_added(
     second = await add_job(sessionmaker, kind="test.note", payload={}, dedupe_key="meters:42")
     assert second.id == first.id
     assert len(await jobs_of_kind(sessionmaker, "test.note")) == 1
+
+
+async def test_enqueueing_a_waiting_job_again_sooner_brings_it_forward(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    later = utc_now() + timedelta(minutes=15)
+    first = await add_job(
+        sessionmaker, kind="test.note", payload={}, dedupe_key="meters:42", run_at=later
+    )
+    await add_job(sessionmaker, kind="test.note", payload={}, dedupe_key="meters:42")
+    assert (await load_job(sessionmaker, first.id)).run_at <= utc_now()
+    # Asking for it later than it is already due changes nothing.
+    await add_job(sessionmaker, kind="test.note", payload={}, dedupe_key="meters:42", run_at=later)
+    assert (await load_job(sessionmaker, first.id)).run_at <= utc_now()
 
 
 async def test_a_duplicate_leaves_the_callers_transaction_usable(
