@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -95,16 +96,15 @@ async def test_residential_customer_connects_pge_and_lands_on_signed_thank_you_p
         assert meter.customer_classification == "RESIDENTIAL"
         assert meter.utility_is_required is True
         assert meter.street_1 and meter.postal_code
-        connect_session = await db.get(
-            ConnectSession, __import__("uuid").UUID(params["connect_session_id"])
-        )
+        connect_session = await db.get(ConnectSession, uuid.UUID(params["connect_session_id"]))
         assert connect_session is not None and connect_session.status == "COMPLETED"
         authorization = (await db.execute(select(UtilityAuthorization))).scalar_one()
         assert authorization.status == "COMPLETED"
-        assert (
-            authorization.access_token_encrypted
-            and "." not in authorization.access_token_encrypted[:5]
-        )
+        # Stored encrypted: the column decrypts to a token, and is not that token.
+        stored = authorization.access_token_encrypted
+        assert stored is not None
+        access_token = app_context.encryptor.decrypt(stored)
+        assert access_token and access_token not in stored
         references = list((await db.execute(select(ConnectionReference.reference))).scalars())
         assert references == ["cust-123"]
 
