@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
 from leap_connect.api.router import router as api_router
+from leap_connect.connect.endpoints import landing_router
 from leap_connect.connect.endpoints import router as connect_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
     app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
+    # First: the busiest page, for link names no other route can have (see connect/endpoints.py).
+    app.include_router(landing_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
     app.include_router(ops_router)
     app.include_router(api_router)
@@ -89,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(sandbox_router(settings))
     if settings.demo:
         app.include_router(demo_router)
-    # Last: the landing page's route matches any two path segments.
+    # Last: here the landing page's route matches any two path segments.
     app.include_router(connect_router)
     return app
 

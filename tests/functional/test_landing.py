@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leap_connect.kit.deps import AppContext
-from leap_connect.models import ConnectSession, UtilityAuthorization
+from leap_connect.models import ConnectFlow, ConnectSession, UtilityAuthorization
 from tests.support.browser import Browser
 from tests.support.factories import RESIDENTIAL_DETAILS, Partner, create_partner
 
@@ -147,3 +147,38 @@ async def test_missing_details_are_shown_next_to_their_fields(
     assert "Enter your full name." in page.text
     assert "Enter an e-mail address like name@example.com." in page.text
     assert await row_count(app_context, ConnectSession) == 0
+
+
+async def test_a_flow_disabled_after_its_page_was_shown_starts_no_session(
+    browser: Browser, partner: Partner, app_context: AppContext
+) -> None:
+    landing = await browser.open("/acme/ca-homes?requestedUtilities=pge")
+    assert landing.status == 200
+    async with app_context.sessionmaker() as db, db.begin():
+        flow = await db.get(ConnectFlow, partner.flow.id)
+        assert flow is not None
+        flow.enabled = False
+    # The page may still be shown for a few seconds (from memory); its form reads the flow afresh.
+    again = await browser.open("/acme/ca-homes?requestedUtilities=pge")
+    assert again.status == 200
+    page = await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS)
+    assert page.status == 404
+    assert "Acme Energy has no sign-up page at this address" in page.text
+    assert await row_count(app_context, ConnectSession) == 0
+
+
+async def test_a_flow_created_after_its_link_was_tried_works_at_once(
+    browser: Browser, app_context: AppContext
+) -> None:
+    assert (await browser.open("/acme/ca-homes")).status == 404
+    await create_partner(app_context)
+    assert (await browser.open("/acme/ca-homes")).status == 200
+
+
+@pytest.mark.parametrize("path", ["/Acme/ca-homes", "/acme/CA-Homes", "/acme/ca_homes"])
+async def test_names_no_link_can_have_get_the_not_found_page(
+    browser: Browser, partner: Partner, path: str
+) -> None:
+    page = await browser.open(path)
+    assert page.status == 404
+    assert "Please check the link you were given." in page.text

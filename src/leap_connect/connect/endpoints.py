@@ -9,9 +9,12 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.convertors import register_url_convertor
 
 from leap_connect.connect import service
 from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
+from leap_connect.connect.link_targets import link_target_cache
+from leap_connect.connect.links import FlowNameConvertor, PartnerNameConvertor
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
 from leap_connect.db import transaction
 from leap_connect.esign import service as terms
@@ -29,6 +32,7 @@ from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES_BY_ID
 
 router = APIRouter(include_in_schema=False)
+landing_router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("leap_connect.connect")
 
 HEX = re.compile(r"^[0-9a-fA-F]{6}$")
@@ -157,19 +161,31 @@ async def utility_callback(request: Request, utility_id: str, context: AppContex
 
 
 # --- landing page --------------------------------------------------------------------------------
+# Each landing route is registered twice. On `landing_router`, which the app tries before any other
+# router, it matches only names an organization and a flow can have (and no first segment the app
+# reserves for itself), so the busiest page skips matching some 70 other routes. On `router`, tried
+# last, it matches any two segments, so a mistyped link still gets the friendly "not found" page.
+
+register_url_convertor("partner_name", PartnerNameConvertor())
+register_url_convertor("flow_name", FlowNameConvertor())
+LANDING_PATH = "/{org_name:partner_name}/{url_friendly_title:flow_name}"
 
 
+@landing_router.get(LANDING_PATH)
+@landing_router.get(LANDING_PATH + "/")
 @router.get("/{org_name}/{url_friendly_title}")
-@router.get("/{org_name}/{url_friendly_title}/", include_in_schema=False)
+@router.get("/{org_name}/{url_friendly_title}/")
 async def landing_page(
-    request: Request,
-    org_name: str,
-    url_friendly_title: str,
-    session: SessionDep,
-    context: AppContextDep,
+    request: Request, org_name: str, url_friendly_title: str, context: AppContextDep
 ) -> Response:
-    landing = await _landing(request, session, org_name, url_friendly_title)
-    count_link_open(context, landing.flow)  # in memory: this GET writes nothing
+    # From memory for a few seconds (link_targets.py): showing the page reads and writes nothing.
+    target = await link_target_cache(context).get(org_name, url_friendly_title)
+    landing = service.landing_for(
+        target,
+        requested_values=request.query_params.getlist("requestedUtilities"),
+        ref_values=request.query_params.getlist("refId"),
+    )
+    count_link_open(context, landing.flow)  # in memory too, saved about once a minute
     browser, is_new = ensure_browser_id(request, development=context.settings.is_development)
     response = _render_landing(request, context, landing, browser)
     if is_new:
@@ -177,8 +193,10 @@ async def landing_page(
     return response
 
 
+@landing_router.post(LANDING_PATH)
+@landing_router.post(LANDING_PATH + "/")
 @router.post("/{org_name}/{url_friendly_title}")
-@router.post("/{org_name}/{url_friendly_title}/", include_in_schema=False)
+@router.post("/{org_name}/{url_friendly_title}/")
 async def landing_submit(
     request: Request,
     org_name: str,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from starlette.convertors import StringConvertor
+
+from leap_connect.organizations.service import RESERVED_NAMES, URL_NAME
 from leap_connect.utilities.registry import UTILITIES_BY_ID, UTILITY_IDS
 
 REF_ID_MAX_LENGTH = 255
@@ -18,6 +22,20 @@ class LinkError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+# For routing: path segments that can name a flow, and an organization. With them the landing page's
+# route can be tried before the app's other routes, since it cannot take their paths.
+_URL_NAME = URL_NAME.pattern.removeprefix("^").removesuffix("$")
+_RESERVED = "|".join(re.escape(name) for name in sorted(RESERVED_NAMES))
+
+
+class FlowNameConvertor(StringConvertor):
+    regex = _URL_NAME
+
+
+class PartnerNameConvertor(StringConvertor):
+    regex = f"(?!(?:{_RESERVED})/){_URL_NAME}"
 
 
 @dataclass(frozen=True, slots=True)

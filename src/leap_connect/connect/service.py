@@ -77,15 +77,18 @@ class CustomerFormInvalid(Exception):
         self.errors = errors
 
 
-async def resolve_landing(
-    session: AsyncSession,
-    *,
-    org_name: str,
-    url_friendly_title: str,
-    requested_values: Sequence[str],
-    ref_values: Sequence[str],
-) -> Landing:
-    """Validate a Connect link; reads only, because link scanners open links before people do."""
+@dataclass(frozen=True)
+class LinkTarget:
+    """What a Connect link's path names: the partner, its flow, and who signs additional terms."""
+
+    organization: Organization
+    flow: ConnectFlow
+    terms_customer_types: tuple[str, ...]
+
+
+async def find_link_target(
+    session: AsyncSession, *, org_name: str, url_friendly_title: str
+) -> LinkTarget:
     organization = await organizations_repository.get_organization_by_name(session, org_name)
     if organization is None:
         raise NotFound("We could not find this partner. Please check the link you were given.")
@@ -95,13 +98,37 @@ async def resolve_landing(
             f"{organization.display_name} has no sign-up page at this address. "
             "Please check the link you were given."
         )
+    terms_customer_types = await terms.customer_types_with_terms(session, flow.id)
+    return LinkTarget(organization, flow, terms_customer_types)
+
+
+def landing_for(
+    target: LinkTarget, *, requested_values: Sequence[str], ref_values: Sequence[str]
+) -> Landing:
+    """Check the link's query against its flow; reads nothing, writes nothing."""
     try:
-        link = parse_link(requested_values, ref_values, offered=flow.utility_ids)
+        link = parse_link(requested_values, ref_values, offered=target.flow.utility_ids)
     except LinkError as error:
         raise BadLink(error.message) from None
     explicit = link.requested_utilities if any(v.strip(" ,") for v in requested_values) else ()
-    terms_customer_types = await terms.customer_types_with_terms(session, flow.id)
-    return Landing(organization, flow, explicit, link.ref_id, terms_customer_types)
+    return Landing(
+        target.organization, target.flow, explicit, link.ref_id, target.terms_customer_types
+    )
+
+
+async def resolve_landing(
+    session: AsyncSession,
+    *,
+    org_name: str,
+    url_friendly_title: str,
+    requested_values: Sequence[str],
+    ref_values: Sequence[str],
+) -> Landing:
+    """Validate a Connect link; reads only, because link scanners open links before people do."""
+    target = await find_link_target(
+        session, org_name=org_name, url_friendly_title=url_friendly_title
+    )
+    return landing_for(target, requested_values=requested_values, ref_values=ref_values)
 
 
 def read_customer_form(flow: ConnectFlow, form: Mapping[str, str]) -> CustomerDetails:

@@ -22,5 +22,7 @@ def create_templates() -> Jinja2Templates:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the package and change only with a new release: no stat() per page.
+        auto_reload=False,
     )
     return Jinja2Templates(env=environment)
