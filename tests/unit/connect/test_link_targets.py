@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 
@@ -104,3 +105,18 @@ def test_paths_the_app_reserves_are_not_taken_for_partners(name: str) -> None:
 @pytest.mark.parametrize("name", ["Acme", "-acme", "acme-", "a" * 64, "ac_me", "ac.me", "é"])
 def test_names_no_partner_or_flow_can_have_are_not_taken(name: str) -> None:
     assert not landing_route_takes(name) and not landing_route_takes("acme", name)
+
+
+async def test_customers_missing_the_same_link_at_once_share_one_read(
+    app_context: AppContext, statements: list[str]
+) -> None:
+    await create_partner(app_context)
+    cache = LinkTargetCache(app_context.sessionmaker, clock=Clock())
+    statements.clear()
+    one = await cache.get("acme", "ca-homes")
+    alone = len(statements)
+    cache.clear()
+    statements.clear()
+    targets = await asyncio.gather(*(cache.get("acme", "ca-homes") for _ in range(20)))
+    assert len(statements) == alone
+    assert {target.flow.id for target in targets} == {one.flow.id}
