@@ -16,8 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
 from leap_connect.api.router import router as api_router
-from leap_connect.connect.endpoints import landing_router
-from leap_connect.connect.endpoints import router as connect_router
+from leap_connect.connect.endpoints import any_link_router, landing_router
+from leap_connect.connect.endpoints import router as journey_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
 from leap_connect.esign.endpoints import router as terms_router
@@ -48,7 +48,7 @@ API_PREFIXES = ("/v2", "/openapi.json", "/connect/webhooks")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     runtime = build_runtime(settings)
     context = AppContext(
         settings=settings,
@@ -80,20 +80,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
     app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
-    # First: the busiest page, for link names no other route can have (see connect/endpoints.py).
+    # The customer journey first: its landing page, for link names no other route can have (see
+    # connect/endpoints.py), then its other steps; routes are tried in order, and these are busiest.
     app.include_router(landing_router)
+    app.include_router(journey_router)
+    app.include_router(terms_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
     app.include_router(ops_router)
     app.include_router(api_router)
     app.include_router(utility_callbacks_router)
     app.include_router(portal_router)
-    app.include_router(terms_router)
     if settings.sandbox:
         app.include_router(sandbox_router(settings))
     if settings.demo:
         app.include_router(demo_router)
     # Last: here the landing page's route matches any two path segments.
-    app.include_router(connect_router)
+    app.include_router(any_link_router)
     return app
 
 

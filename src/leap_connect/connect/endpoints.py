@@ -31,8 +31,10 @@ from leap_connect.utilities.connector import ConnectorError
 from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES_BY_ID
 
-router = APIRouter(include_in_schema=False)
+# The journey's routers, in the order the app tries them: see app.py and the landing page below.
 landing_router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
+any_link_router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("leap_connect.connect")
 
 HEX = re.compile(r"^[0-9a-fA-F]{6}$")
@@ -50,7 +52,7 @@ async def brand_stylesheet(color: str) -> Response:
     )
 
 
-# --- session page and callback (fixed paths first: the landing route matches any two segments) ----
+# --- session page and callback ------------------------------------------------------------------
 
 
 @router.get("/connect/sessions/{connect_session_id}")
@@ -163,8 +165,9 @@ async def utility_callback(request: Request, utility_id: str, context: AppContex
 # --- landing page --------------------------------------------------------------------------------
 # Each landing route is registered twice. On `landing_router`, which the app tries before any other
 # router, it matches only names an organization and a flow can have (and no first segment the app
-# reserves for itself), so the busiest page skips matching some 70 other routes. On `router`, tried
-# last, it matches any two segments, so a mistyped link still gets the friendly "not found" page.
+# reserves for itself), so the busiest page skips matching some 70 other routes. On
+# `any_link_router`, tried last, it matches any two segments, so a mistyped link still gets the
+# friendly "not found" page.
 
 register_url_convertor("partner_name", PartnerNameConvertor())
 register_url_convertor("flow_name", FlowNameConvertor())
@@ -173,8 +176,8 @@ LANDING_PATH = "/{org_name:partner_name}/{url_friendly_title:flow_name}"
 
 @landing_router.get(LANDING_PATH)
 @landing_router.get(LANDING_PATH + "/")
-@router.get("/{org_name}/{url_friendly_title}")
-@router.get("/{org_name}/{url_friendly_title}/")
+@any_link_router.get("/{org_name}/{url_friendly_title}")
+@any_link_router.get("/{org_name}/{url_friendly_title}/")
 async def landing_page(
     request: Request, org_name: str, url_friendly_title: str, context: AppContextDep
 ) -> Response:
@@ -195,8 +198,8 @@ async def landing_page(
 
 @landing_router.post(LANDING_PATH)
 @landing_router.post(LANDING_PATH + "/")
-@router.post("/{org_name}/{url_friendly_title}")
-@router.post("/{org_name}/{url_friendly_title}/")
+@any_link_router.post("/{org_name}/{url_friendly_title}")
+@any_link_router.post("/{org_name}/{url_friendly_title}/")
 async def landing_submit(
     request: Request,
     org_name: str,
