@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,3 +146,17 @@ async def settle(session: AsyncSession, job: Job, **values: Any) -> bool:
         .execution_options(synchronize_session=False)
     )
     return (await session.scalars(statement)).one_or_none() is not None
+
+
+async def delete_finished(
+    session: AsyncSession, *, status: JobStatus, finished_before: datetime, limit: int
+) -> int:
+    """Delete up to `limit` jobs that finished with `status` before `finished_before`."""
+    oldest = (
+        select(Job.id)
+        .where(Job.status == status, Job.finished_at < finished_before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await session.execute(delete(Job).where(Job.id.in_(oldest)))
+    return int(getattr(result, "rowcount", 0) or 0)
