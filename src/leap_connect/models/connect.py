@@ -48,6 +48,7 @@ class ConnectSession(IdMixin, TimestampMixin, Base):
     __tablename__ = "connect_sessions"
     __table_args__ = (
         Index("ix_connect_sessions_org_updated", "organization_id", "updated_at", "id"),
+        Index("ix_connect_sessions_org_created", "organization_id", "created_at", "id"),
         Index("ix_connect_sessions_org_reference", "organization_id", "partner_reference"),
         Index("ix_connect_sessions_status_interaction", "status", "last_interaction_at"),
     )
@@ -71,7 +72,11 @@ class UtilityAuthorization(IdMixin, TimestampMixin, Base):
     """One attempt to authorize one utility, and, once completed, the grant it produced."""
 
     __tablename__ = "utility_authorizations"
-    __table_args__ = (UniqueConstraint("state_hmac"),)
+    __table_args__ = (
+        UniqueConstraint("state_hmac"),
+        # UtilityAPI's webhooks name an authorization by its reference there.
+        Index("ix_utility_authorizations_utility_ref", "utility_id", "utility_authorization_ref"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     connect_session_id: Mapped[uuid.UUID] = mapped_column(
