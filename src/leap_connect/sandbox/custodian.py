@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus, urlsplit
 
 from leap_connect.sandbox.customers import (
-    SANDBOX_CUSTOMERS,
     SANDBOX_PASSWORD,
     SUPPORTED_UTILITY_IDS,
     Behaviour,
@@ -23,6 +22,8 @@ from leap_connect.sandbox.customers import (
     SandboxCustomer,
     customer_profile,
     data_window,
+    known_customer,
+    sandbox_customer,
 )
 from leap_connect.sandbox.espi_writer import AuthorizationView, ResourceUrls
 
@@ -306,7 +307,7 @@ class DataCustodian:
         return AuthorizationRequest(client, redirect_uri, scope, state, code_challenge)
 
     def authenticate_customer(self, username: str, password: str) -> SandboxCustomer | None:
-        customer = SANDBOX_CUSTOMERS.get(username)
+        customer = sandbox_customer(username)
         password_ok = hmac.compare_digest(password.encode(), SANDBOX_PASSWORD.encode())
         return customer if customer is not None and password_ok else None
 
@@ -398,7 +399,7 @@ class DataCustodian:
         record = self._codes.get(_hash(code))
         if record is None or record.client_id != client.client_id:
             raise OAuthError("invalid_grant", "the authorization code is not valid")
-        behaviour = SANDBOX_CUSTOMERS[record.username].behaviour
+        behaviour = known_customer(record.username).behaviour
         if behaviour is Behaviour.UTILITY_DOWN:
             # A utility that is down answers nothing else: the code stays unused.
             raise OAuthError(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import lru_cache
 from typing import TypeVar
 
 SANDBOX_PASSWORD = "sandbox"  # noqa: S105 - every test customer's published password
@@ -79,6 +80,30 @@ SANDBOX_CUSTOMERS: dict[str, SandboxCustomer] = {
         ),
     )
 }
+
+
+# "residential+anything": the residential test customer's behaviour with an account and meters of
+# its own, so load tests and benchmarks can sign in as thousands of different customers.
+_TAGGED = re.compile(r"^(?P<base>[a-z-]+)\+(?P<tag>[A-Za-z0-9._-]{1,64})$")
+
+
+def sandbox_customer(username: str) -> SandboxCustomer | None:
+    """The test customer signing in as `username`, a published one or one tagged with `+tag`."""
+    customer = SANDBOX_CUSTOMERS.get(username)
+    if customer is not None:
+        return customer
+    tagged = _TAGGED.match(username)
+    base = SANDBOX_CUSTOMERS.get(tagged.group("base")) if tagged else None
+    if base is None:
+        return None
+    return SandboxCustomer(username, base.classification, base.behaviour, base.description)
+
+
+def known_customer(username: str) -> SandboxCustomer:
+    customer = sandbox_customer(username)
+    if customer is None:
+        raise KeyError(username)
+    return customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,11 +382,11 @@ def _usage_point(
     )
 
 
-@cache
+@lru_cache(maxsize=4096)
 def customer_profile(utility_id: str, username: str) -> CustomerProfile:
     """The customer's account at the utility: the same IDs, addresses and meters every time."""
     flavour = _FLAVOURS[utility_id]
-    customer = SANDBOX_CUSTOMERS[username]
+    customer = known_customer(username)
     key = (utility_id, username)
     home = _address(flavour, *key, "home")
     if customer.classification is Classification.RESIDENTIAL:

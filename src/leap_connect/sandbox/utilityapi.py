@@ -18,11 +18,12 @@ import structlog
 
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.sandbox.customers import (
-    SANDBOX_CUSTOMERS,
     SANDBOX_PASSWORD,
     Behaviour,
     SandboxCustomer,
     data_window,
+    known_customer,
+    sandbox_customer,
 )
 from leap_connect.sandbox.utilityapi_accounts import (
     EASTERN,
@@ -106,7 +107,7 @@ class SandboxAuthorization:
 
     @property
     def behaviour(self) -> Behaviour:
-        return SANDBOX_CUSTOMERS[self.account.username].behaviour
+        return known_customer(self.account.username).behaviour
 
 
 @dataclass(slots=True)
@@ -199,7 +200,7 @@ class UtilityApiSandbox:
         return FormRequest(form_uid, utility, redirect_uri, state)
 
     def authenticate_customer(self, username: str, password: str) -> SandboxCustomer | None:
-        customer = SANDBOX_CUSTOMERS.get(username)
+        customer = sandbox_customer(username)
         password_ok = hmac.compare_digest(password.encode(), SANDBOX_PASSWORD.encode())
         return customer if customer is not None and password_ok else None
 

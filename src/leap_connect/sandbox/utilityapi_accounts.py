@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache
+from functools import lru_cache
 
 from leap_connect.sandbox.customers import (
-    SANDBOX_CUSTOMERS,
     Classification,
     SandboxUsagePoint,
     ServiceAddress,
+    known_customer,
 )
 
 # UtilityAPI reports interval times in the utility's own time zone; Eastern Standard Time here (a
@@ -133,11 +133,11 @@ def _address(utility: SandboxUtility, *parts: str) -> ServiceAddress:
     )
 
 
-@cache
+@lru_cache(maxsize=4096)
 def sandbox_account(utility_code: str, username: str) -> SandboxAccount:
     """A test customer's account at a New York utility: the same every time."""
     utility = SANDBOX_UTILITIES[utility_code]
-    customer = SANDBOX_CUSTOMERS[username]
+    customer = known_customer(username)
     key = (utility_code, username)
     home = _address(utility, *key, "home")
     sites: tuple[tuple[ServiceAddress, str], ...]

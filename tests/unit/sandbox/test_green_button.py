@@ -24,7 +24,12 @@ import httpx
 import pytest
 import xmlschema
 
-from leap_connect.sandbox.customers import SANDBOX_CUSTOMERS, customer_profile, data_window
+from leap_connect.sandbox.customers import (
+    SANDBOX_CUSTOMERS,
+    customer_profile,
+    data_window,
+    sandbox_customer,
+)
 from leap_connect.sandbox.espi_writer import (
     ResourceUrls,
     feed_document,
@@ -920,3 +925,22 @@ def test_a_year_of_hourly_readings_is_written_in_full() -> None:
     hours = int((end - start).total_seconds() // 3600)
     assert hours >= 365 * 24
     assert document.count(b"<espi:IntervalReading>") + document.count(b"<IntervalReading>") == hours
+
+
+def test_a_tagged_test_customer_behaves_like_its_kind_with_meters_of_its_own() -> None:
+    plain = customer_profile("pge", "commercial")
+    tagged = customer_profile("pge", "commercial+store-7")
+    other = customer_profile("pge", "commercial+store-8")
+    assert tagged.classification == plain.classification
+    assert len(tagged.usage_points) == len(plain.usage_points) == 3
+    ids = {p.usage_point_id for p in plain.usage_points}
+    assert ids.isdisjoint(p.usage_point_id for p in tagged.usage_points)
+    assert {p.usage_point_id for p in tagged.usage_points}.isdisjoint(
+        p.usage_point_id for p in other.usage_points
+    )
+    assert customer_profile("pge", "commercial+store-7") == tagged
+
+
+@pytest.mark.parametrize("username", ["nobody+x", "residential+", "residential+a b", "+x"])
+def test_only_a_published_customer_can_be_tagged(username: str) -> None:
+    assert sandbox_customer(username) is None
