@@ -3,8 +3,9 @@
 
 import asyncio
 
-from bench import landing, meter_search, webhook_drain
+from bench import journeys, landing, meter_search, webhook_drain
 
 landing.main()
+journeys.main()
 meter_search.main()
 asyncio.run(webhook_drain.main(webhook_drain.parse_arguments()))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,71 +13,12 @@ from leap_connect.kit.crypto import Encryptor
 from leap_connect.models import Meter, UtilityAuthorization
 from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY
 from tests.support.browser import Browser, Page
-from tests.support.certificates import TlsFiles, make_tls_files
+from tests.support.certificates import make_tls_files
 from tests.support.factories import RESIDENTIAL_DETAILS, create_partner
-from tests.support.server import free_port, leap_connect_server, running
+from tests.support.sandbox import client_context, pge_variables, sandbox_process
+from tests.support.server import free_port, leap_connect_server
 
 DETAILS = RESIDENTIAL_DETAILS
-
-
-@contextmanager
-def sandbox_process(
-    tmp_path: Path, callback_base: str, tls: TlsFiles | None = None
-) -> Iterator[str]:
-    port = free_port()
-    scheme = "https" if tls else "http"
-    base = f"{scheme}://127.0.0.1:{port}"
-    args = [
-        "sandbox",
-        "--port",
-        str(port),
-        "--redirect-uri",
-        f"{callback_base}/connect/callback/pge",
-    ]
-    if tls:
-        args += [
-            "--ssl-certfile",
-            str(tls.server_cert),
-            "--ssl-keyfile",
-            str(tls.server_key),
-            "--ssl-client-ca",
-            str(tls.ca),
-        ]
-    with running(
-        args,
-        env={},
-        health_url=f"{base}/",
-        log_path=tmp_path / "sandbox.log",
-        probe=httpx.Client(verify=_client_context(tls), timeout=1) if tls else None,
-    ):
-        yield f"{base}/sandbox/pge"
-
-
-def _client_context(tls: TlsFiles, *, with_certificate: bool = True) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(tls.ca))
-    if with_certificate:
-        context.load_cert_chain(str(tls.client_cert), str(tls.client_key))
-    return context
-
-
-def pge_variables(
-    sandbox: str, tls: TlsFiles | None = None, *, with_certificate: bool = True
-) -> dict[str, str]:
-    prefix = "LEAP_CONNECT_UTILITIES__PGE__"
-    variables = {
-        "LEAP_CONNECT_SANDBOX": "false",
-        f"{prefix}AUTHORIZE_URL": f"{sandbox}/oauth/authorize",
-        f"{prefix}TOKEN_URL": f"{sandbox}/oauth/token",
-        f"{prefix}REVOKE_URL": f"{sandbox}/oauth/revoke",
-        f"{prefix}CLIENT_ID": "leap-connect-sandbox",
-        f"{prefix}CLIENT_SECRET": "sandbox-secret",
-    }
-    if tls:
-        variables[f"{prefix}CA_BUNDLE"] = str(tls.ca)
-        if with_certificate:
-            variables[f"{prefix}CLIENT_CERT"] = str(tls.client_cert)
-            variables[f"{prefix}CLIENT_KEY"] = str(tls.client_key)
-    return variables
 
 
 async def seed(database_url: str) -> None:
@@ -154,7 +93,7 @@ async def test_token_exchange_presents_the_client_certificate_the_utility_demand
             port=port,
         ),
     ):
-        session_page = await customer_connects_pge(app_base, sandbox, verify=_client_context(tls))
+        session_page = await customer_connects_pge(app_base, sandbox, verify=client_context(tls))
     assert "Connected · 1 meter" in session_page.text
     meters, attempts = await stored(database_url)
     assert len(meters) == 1 and attempts[0].status == "COMPLETED"
@@ -179,7 +118,7 @@ async def test_without_the_client_certificate_the_utility_refuses_the_token_exch
             port=port,
         ),
     ):
-        page = await customer_connects_pge(app_base, sandbox, verify=_client_context(tls))
+        page = await customer_connects_pge(app_base, sandbox, verify=client_context(tls))
     assert page.status == 503
     assert "is not answering right now" in page.text
     meters, attempts = await stored(database_url)

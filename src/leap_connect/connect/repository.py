@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.models import ConnectFlow, ConnectSession, UtilityAuthorization
+from leap_connect.models import ConnectFlow, ConnectSession, Organization, UtilityAuthorization
 
 
 async def get_flow(
@@ -36,6 +36,20 @@ async def get_connect_session(
     session: AsyncSession, connect_session_id: uuid.UUID
 ) -> ConnectSession | None:
     return await session.get(ConnectSession, connect_session_id)
+
+
+async def get_connect_session_with_flow(
+    session: AsyncSession, connect_session_id: uuid.UUID
+) -> tuple[ConnectSession, ConnectFlow, Organization] | None:
+    """The session with its flow and organization, in one round trip: every page reads all three."""
+    result = await session.execute(
+        select(ConnectSession, ConnectFlow, Organization)
+        .join(ConnectFlow, ConnectFlow.id == ConnectSession.flow_id)
+        .join(Organization, Organization.id == ConnectSession.organization_id)
+        .where(ConnectSession.id == connect_session_id)
+    )
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def find_open_connect_session(
@@ -74,11 +88,27 @@ async def list_authorizations(
 
 async def get_authorization_by_state(
     session: AsyncSession, state_hmac: str
-) -> UtilityAuthorization | None:
+) -> tuple[UtilityAuthorization, ConnectSession] | None:
+    """The attempt a callback's `state` names, with its connect session, in one round trip."""
     result = await session.execute(
-        select(UtilityAuthorization).where(UtilityAuthorization.state_hmac == state_hmac)
+        select(UtilityAuthorization, ConnectSession)
+        .join(ConnectSession, ConnectSession.id == UtilityAuthorization.connect_session_id)
+        .where(UtilityAuthorization.state_hmac == state_hmac)
     )
-    return result.scalar_one_or_none()
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def get_authorization_with_session(
+    session: AsyncSession, authorization_id: uuid.UUID
+) -> tuple[UtilityAuthorization, ConnectSession] | None:
+    result = await session.execute(
+        select(UtilityAuthorization, ConnectSession)
+        .join(ConnectSession, ConnectSession.id == UtilityAuthorization.connect_session_id)
+        .where(UtilityAuthorization.id == authorization_id)
+    )
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def idle_connect_sessions(

@@ -268,15 +268,12 @@ async def claim_callback(
     """Check the `state` and take it (single use); a refused one fails its attempt."""
     if not state:
         return RefusedCallback("The utility sent you back without the security code we expected.")
-    authorization = await repository.get_authorization_by_state(
+    found = await repository.get_authorization_by_state(
         session, keyed_hash(secret_key, f"state:{state}")
     )
-    if authorization is None:
+    if found is None:
         return RefusedCallback("We do not recognise this authorization.")
-    connect_session = await repository.get_connect_session(
-        session, authorization.connect_session_id
-    )
-    assert connect_session is not None
+    authorization, connect_session = found
     same_browser = binding is not None and secrets.compare_digest(
         connect_session.browser_binding_hmac, binding
     )
@@ -328,9 +325,9 @@ async def complete_authorization(
     result: AuthorizationResult,
     encryptor: Encryptor,
 ) -> list[Meter]:
-    authorization = await session.get(UtilityAuthorization, claimed.authorization_id)
-    connect_session = await repository.get_connect_session(session, claimed.connect_session_id)
-    assert authorization is not None and connect_session is not None
+    found = await repository.get_authorization_with_session(session, claimed.authorization_id)
+    assert found is not None
+    authorization, connect_session = found
     now = utc_now()
     authorization.status = "COMPLETED"
     authorization.error_code = None
@@ -365,9 +362,9 @@ async def complete_authorization(
 async def fail_authorization(
     session: AsyncSession, *, claimed: ClaimedCallback, code: str, description: str
 ) -> None:
-    authorization = await session.get(UtilityAuthorization, claimed.authorization_id)
-    connect_session = await repository.get_connect_session(session, claimed.connect_session_id)
-    assert authorization is not None and connect_session is not None
+    found = await repository.get_authorization_with_session(session, claimed.authorization_id)
+    assert found is not None
+    authorization, connect_session = found
     await _fail(session, authorization, connect_session, code, description)
 
 
@@ -428,16 +425,14 @@ async def load_session_view(
     session: AsyncSession, *, connect_session_id: uuid.UUID, binding: str | None
 ) -> SessionView:
     """The customer's session as their browser may see it; another browser gets a 404."""
-    connect_session = await repository.get_connect_session(session, connect_session_id)
+    found = await repository.get_connect_session_with_flow(session, connect_session_id)
     if (
-        connect_session is None
+        found is None
         or binding is None
-        or not secrets.compare_digest(connect_session.browser_binding_hmac, binding)
+        or not secrets.compare_digest(found[0].browser_binding_hmac, binding)
     ):
         raise NotFound("We could not find this sign-up. Please open the link you were given again.")
-    flow = await session.get(ConnectFlow, connect_session.flow_id)
-    organization = await session.get(Organization, connect_session.organization_id)
-    assert flow is not None and organization is not None
+    connect_session, flow, organization = found
     authorizations = await repository.list_authorizations(session, connect_session.id)
     latest: dict[str, UtilityAuthorization] = {}
     for authorization in authorizations:
