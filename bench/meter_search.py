@@ -10,17 +10,21 @@ on it, and times from httpx on the same machine, one request at a time over a ke
 connection:
 
 - `POST /v2/meters/search` by one `partner_reference`, and by one `connection_reference_id`;
-- the same two meter queries, exactly as the repository sends them, run directly with asyncpg
-  (prepared statements): the floor;
+- the HTTP floor: the same requests to `bench.bare_search` (a bare Starlette app under the same
+  uvicorn running the same statement with asyncpg and answering the same bytes, checked);
+- the query floor: the same two statements, exactly as the repository sends them, run directly
+  with asyncpg (prepared statements) in this process;
 - a full scan by pages of 500, checking every meter is read exactly once.
 
-Targets (issue 5): median < 10 ms and p99 < 25 ms for both searches. Prints a Markdown report.
+Targets: median < 10 ms and p99 < 25 ms for both searches (issue 5); within 3x of the direct query
+(issue 9). Prints a Markdown report with the ratios to both floors.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
@@ -30,7 +34,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,9 +67,18 @@ class Timings:
     seconds: list[float]
     server_cpu_seconds: float | None = None
 
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.seconds) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        ms = sorted(s * 1000 for s in self.seconds)
+        return ms[min(len(ms) - 1, round(0.99 * len(ms)) - 1)]
+
     def row(self) -> str:
         ms = sorted(s * 1000 for s in self.seconds)
-        p99 = ms[min(len(ms) - 1, round(0.99 * len(ms)) - 1)]
+        p99 = self.p99_ms
         cpu = (
             f"{self.server_cpu_seconds / len(ms) * 1000:.2f}"
             if self.server_cpu_seconds is not None
@@ -256,18 +269,15 @@ async def emitted_sql(organization_id: uuid.UUID, filters: MeterFilters) -> Emit
 
 
 @contextmanager
-def server(log_path: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "LEAP_CONNECT_DATABASE_URL": database_url(),
-        "LEAP_CONNECT_BASE_URL": base_url,
-        "LEAP_CONNECT_API_RATE_LIMIT": "1000000/minute",
-    }
+def server(log_path: Path, command: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`command` serving on `env["PORT"]` until the block ends: its base URL and process ID."""
+    base_url = f"http://127.0.0.1:{env['PORT']}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+            [*command, "--port", env["PORT"]],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_until_up(f"{base_url}/healthz", process)
@@ -275,6 +285,39 @@ def server(log_path: Path) -> Iterator[tuple[str, int]]:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def leap_connect_serve(log_path: Path) -> AbstractContextManager[tuple[str, int]]:
+    port = str(free_port())
+    env = {
+        "PORT": port,
+        "LEAP_CONNECT_DATABASE_URL": database_url(),
+        "LEAP_CONNECT_BASE_URL": f"http://127.0.0.1:{port}",
+        "LEAP_CONNECT_API_RATE_LIMIT": "1000000/minute",
+    }
+    return server(log_path, [CLI, "serve"], env)
+
+
+def bare_search_serve(
+    log_path: Path, statements: dict[str, EmittedSql]
+) -> AbstractContextManager[tuple[str, int]]:
+    """`bench.bare_search` under uvicorn, with the options `leap-connect serve` gives it."""
+    config = log_path.with_suffix(".json")
+    config.write_text(
+        json.dumps(
+            {
+                "dsn": database_url("postgresql"),
+                **{
+                    field: {"text": sql.text, "parameters": list(sql.parameters)}
+                    for field, sql in statements.items()
+                },
+            },
+            default=str,
+        )
+    )
+    command = [sys.executable, "-m", "uvicorn", "bench.bare_search:app", "--proxy-headers"]
+    env = {"PORT": str(free_port()), "BARE_SEARCH_FILE": str(config)}
+    return server(log_path, [*command, "--no-access-log"], env)
 
 
 async def timed(
@@ -296,101 +339,144 @@ async def timed(
     return Timings(name, seconds, cpu)
 
 
+FILTERS = ("partner_references", "connection_reference_ids")
+
+
+async def statements(organization_id: uuid.UUID) -> dict[str, EmittedSql]:
+    """The statement the repository sends for a search by one value of each filter."""
+    return {
+        "partner_references": await emitted_sql(
+            organization_id, MeterFilters(partner_references=[SAMPLE])
+        ),
+        "connection_reference_ids": await emitted_sql(
+            organization_id, MeterFilters(connection_reference_ids=[SAMPLE])
+        ),
+    }
+
+
 async def measure(
-    base_url: str,
-    pid: int,
+    serve: tuple[str, int],
+    bare: tuple[str, int],
     token: str,
-    organization_id: uuid.UUID,
+    sql: dict[str, EmittedSql],
     meters: int,
     requests: int,
     scan_all: bool,
 ) -> tuple[list[Timings], dict[str, Any]]:
     rng = random.Random(5)
     refs = [f"cust-{rng.randrange(meters)}" for _ in range(requests + 100)]
-    headers = {"Authorization": f"Bearer {token}"}
     results: list[Timings] = []
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
 
-        async def search(body: dict[str, Any]) -> dict[str, Any]:
-            response = await http.post("/v2/meters/search", json=body)
+    def reference(field: str, n: int) -> str:
+        # A different reference for each filter, so neither finds pages the other cached.
+        return refs[n] if field == "partner_references" else refs[-n - 1]
+
+    async with (
+        httpx.AsyncClient(
+            base_url=serve[0], headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as http,
+        httpx.AsyncClient(base_url=bare[0], timeout=60) as bare_http,
+    ):
+
+        async def search(client: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
+            response = await client.post("/v2/meters/search", json=body)
             response.raise_for_status()
-            found: dict[str, Any] = response.json()
-            return found
+            return response.content
 
-        async def by_partner_reference(n: int) -> None:
-            found = await search({"partner_references": [refs[n]]})
-            assert [m["partner_reference"] for m in found["meters"]] == [refs[n]]
+        def searcher(client: httpx.AsyncClient, field: str) -> Callable[[int], Awaitable[None]]:
+            async def call(n: int) -> None:
+                found = json.loads(await search(client, {field: [reference(field, n)]}))
+                [meter] = found["meters"]
+                if field == "partner_references":
+                    assert meter["partner_reference"] == reference(field, n)
+                else:
+                    assert meter["connection_references"] == [reference(field, n)]
 
-        async def by_connection_reference(n: int) -> None:
-            found = await search({"connection_reference_ids": [refs[-n - 1]]})
-            assert found["meters"][0]["connection_references"] == [refs[-n - 1]]
+            return call
 
-        results.append(
-            await timed("HTTP: by partner_reference", requests, by_partner_reference, cpu_of=pid)
-        )
-        results.append(
-            await timed(
-                "HTTP: by connection_reference_id", requests, by_connection_reference, cpu_of=pid
+        for field in FILTERS:
+            sample = {field: [reference(field, 0)]}
+            same = await search(http, sample) == await search(bare_http, sample)
+            assert same, f"the bare app answers other bytes than the server for {sample}"
+
+        name = {
+            "partner_references": "partner_reference",
+            "connection_reference_ids": "connection_reference_id",
+        }
+        for field in FILTERS:
+            results.append(
+                await timed(
+                    f"HTTP: by {name[field]}", requests, searcher(http, field), cpu_of=serve[1]
+                )
             )
-        )
+            results.append(
+                await timed(
+                    f"HTTP floor (bare app): by {name[field]}",
+                    requests,
+                    searcher(bare_http, field),
+                    cpu_of=bare[1],
+                )
+            )
 
-        by_reference_sql = await emitted_sql(
-            organization_id, MeterFilters(partner_references=[SAMPLE])
-        )
-        by_connection_sql = await emitted_sql(
-            organization_id, MeterFilters(connection_reference_ids=[SAMPLE])
-        )
         connection = await asyncpg.connect(database_url("postgresql"))
-        by_reference = await connection.prepare(by_reference_sql.text)
-        by_connection = await connection.prepare(by_connection_sql.text)
+        for field in FILTERS:
+            prepared = await connection.prepare(sql[field].text)
 
-        async def sql_partner_reference(n: int) -> None:
-            rows = await by_reference.fetch(*by_reference_sql.arguments(refs[n]))
-            assert len(rows) == 1
+            async def direct(n: int, field: str = field, prepared: Any = prepared) -> None:
+                rows = await prepared.fetch(*sql[field].arguments(reference(field, n)))
+                assert len(rows) == 1
 
-        async def sql_connection_reference(n: int) -> None:
-            rows = await by_connection.fetch(*by_connection_sql.arguments(refs[-n - 1]))
-            assert len(rows) == 1
-
-        results.append(
-            await timed("asyncpg: by partner_reference", requests, sql_partner_reference)
-        )
-        results.append(
-            await timed("asyncpg: by connection_reference_id", requests, sql_connection_reference)
-        )
+            results.append(
+                await timed(f"query floor (asyncpg): by {name[field]}", requests, direct)
+            )
+        connection_sql = sql["connection_reference_ids"]
         plan = await connection.fetch(
-            "EXPLAIN ANALYZE " + by_connection_sql.text, *by_connection_sql.arguments(refs[0])
+            "EXPLAIN ANALYZE " + connection_sql.text, *connection_sql.arguments(refs[0])
         )
         await connection.close()
+        scan: dict[str, Any] = {"plan": "\n".join(row[0] for row in plan)}
 
         if not scan_all:
-            return results, {"plan": "\n".join(row[0] for row in plan)}
+            return results, scan
         seen: set[str] = set()
         returned = 0
         pages: list[float] = []
         token_: str | None = None
         started = time.perf_counter()
-        cpu_before = cpu_seconds(pid)
+        cpu_before = cpu_seconds(serve[1])
         while True:
             page_started = time.perf_counter()
-            found = await search({"page_size": PAGE, "page_token": token_})
+            found = json.loads(await search(http, {"page_size": PAGE, "page_token": token_}))
             pages.append(time.perf_counter() - page_started)
             seen.update(meter["meter_id"] for meter in found["meters"])
             returned += len(found["meters"])
             token_ = found["next_page_token"]
             if token_ is None:
                 break
-        scan = {
+        scan |= {
             "pages": len(pages),
             "meters": len(seen),
             "seconds": time.perf_counter() - started,
             "every_meter_once": returned == len(seen) == meters,
             "page": Timings(
-                f"HTTP: full scan, one page of {PAGE}", pages, cpu_seconds(pid) - cpu_before
+                f"HTTP: full scan, one page of {PAGE}", pages, cpu_seconds(serve[1]) - cpu_before
             ),
-            "plan": "\n".join(row[0] for row in plan),
         }
     return results, scan
+
+
+def ratio_rows(results: list[Timings]) -> list[str]:
+    by_name = {timing.name: timing for timing in results}
+    rows = []
+    for name in ("partner_reference", "connection_reference_id"):
+        ours = by_name[f"HTTP: by {name}"]
+        http = by_name[f"HTTP floor (bare app): by {name}"]
+        query = by_name[f"query floor (asyncpg): by {name}"]
+        rows.append(
+            f"| {name} | {ours.median_ms / http.median_ms:.1f}x | {ours.p99_ms / http.p99_ms:.1f}x "
+            f"| {ours.median_ms / query.median_ms:.1f}x | {ours.p99_ms / query.p99_ms:.1f}x |"
+        )
+    return rows
 
 
 def report(results: list[Timings], scan: dict[str, Any], meters: int, seed_seconds: float) -> str:
@@ -417,6 +503,13 @@ def report(results: list[Timings], scan: dict[str, Any], meters: int, seed_secon
         "|---|---|---|---|---|---|---|",
         *(timing.row() for timing in results),
         *([scan["page"].row()] if "page" in scan else []),
+        "",
+        "Ratios (ours / floor):",
+        "",
+        "| search by | median / HTTP floor | p99 / HTTP floor | median / query floor "
+        "| p99 / query floor |",
+        "|---|---|---|---|---|",
+        *ratio_rows(results),
         "",
         (
             f"Full scan: {scan['pages']:,} pages, {scan['meters']:,} distinct meters in "
@@ -477,15 +570,19 @@ def main() -> None:
     else:
         print(f"seeding {arguments.meters:,} meters…", file=sys.stderr)
         organization_id, token, seed_seconds = asyncio.run(prepare(arguments.meters))
+    sql = asyncio.run(statements(organization_id))
     print("measuring…", file=sys.stderr)
     load_before = os.getloadavg()[0]
-    with server(arguments.log) as (base_url, pid):
+    with (
+        leap_connect_serve(arguments.log) as serve,
+        bare_search_serve(arguments.log.with_name("bench-bare-search.log"), sql) as bare,
+    ):
         results, scan = asyncio.run(
             measure(
-                base_url,
-                pid,
+                serve,
+                bare,
                 token,
-                organization_id,
+                sql,
                 arguments.meters,
                 arguments.requests,
                 scan_all=not arguments.no_scan,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
+from leap_connect.db import create_sessionmaker, transaction
+from leap_connect.kit.deps import AppContext, AppContextDep
 from leap_connect.kit.problems import Forbidden, TooManyRequests, Unauthorized
 from leap_connect.kit.ratelimit import RateLimiter, RateLimitSettings
-from leap_connect.organizations.service import authenticate_api_key
+from leap_connect.organizations.service import authenticate_api_key, recently_verified_api_key
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lc_live_…`")
 
@@ -34,16 +37,21 @@ class ApiCaller:
 
 async def get_api_caller(
     request: Request,
-    session: SessionDep,
     context: AppContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiCaller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.", headers=CHALLENGE)
-    api_key = await authenticate_api_key(session, context.secret_key, credentials.credentials)
+    token = credentials.credentials
+    api_key = recently_verified_api_key(context.secret_key, token)
+    if api_key is None:
+        # A transaction of its own (not the request's session, which a call that finds the key
+        # verified never opens): the key's last use is recorded whatever the call does next.
+        async with transaction(context.sessionmaker) as session:
+            api_key = await authenticate_api_key(session, context.secret_key, token)
     if api_key is None:
         raise Unauthorized("This API key is not valid.", headers=CHALLENGE)
-    caller = ApiCaller(api_key.organization_id, api_key.id, frozenset(api_key.scopes))
+    caller = ApiCaller(api_key.organization_id, api_key.id, api_key.scopes)
     retry_after = await api_rate_limiter(context).hit("api_key", str(api_key.id))
     if retry_after is not None:
         raise TooManyRequests(
@@ -67,6 +75,27 @@ def api_rate_limiter(context: AppContext) -> RateLimiter:
 
 
 ApiCallerDep = Annotated[ApiCaller, Depends(get_api_caller)]
+
+READ_SESSIONMAKER = "api_read_sessionmaker"
+
+
+def read_sessionmaker(context: AppContext) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose statements each commit by themselves, made on first use."""
+    sessionmaker = context.extras.get(READ_SESSIONMAKER)
+    if not isinstance(sessionmaker, async_sessionmaker):
+        autocommit = context.engine.execution_options(isolation_level="AUTOCOMMIT")
+        sessionmaker = context.extras[READ_SESSIONMAKER] = create_sessionmaker(autocommit)
+    return sessionmaker
+
+
+async def get_read_session(context: AppContextDep) -> AsyncIterator[AsyncSession]:
+    """A session for an operation that only reads, with one statement: without a transaction
+    around it, it is one round trip to the database instead of three (BEGIN, it, COMMIT)."""
+    async with read_sessionmaker(context)() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 def require_scope(scope: str) -> object:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Bundle, InstrumentedAttribute
 
 from leap_connect.kit.pagination import Position
 from leap_connect.models import ConnectionReference, Meter, UtilityAuthorization
@@ -97,10 +109,40 @@ class MeterFilters:
     exclude_archived: bool = False
 
 
+# A search page is read as plain rows of the columns the API shows, not ORM objects: a page is up
+# to 500 meters, each read once.
+METER_COLUMNS: Bundle[Any] = Bundle(
+    "meter",
+    *(
+        column
+        for column in Meter.__table__.c
+        if column.name
+        not in {
+            "organization_id",
+            "utility_meter_id",
+            "utility_authorization_id",
+            "usage_point_uri",
+        }
+    ),
+)
+AUTHORIZATION_COLUMNS: Bundle[Any] = Bundle(
+    "authorization",
+    UtilityAuthorization.id,
+    UtilityAuthorization.status,
+    UtilityAuthorization.revoked_at,
+    UtilityAuthorization.authorized_at,
+    UtilityAuthorization.expires_at,
+    UtilityAuthorization.scope_granted,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FoundMeter:
-    meter: Meter
-    authorization: UtilityAuthorization
+    """A meter's columns and its authorization's, by the attribute names of `Meter` and
+    `UtilityAuthorization`."""
+
+    meter: Row[Any]
+    authorization: Row[Any]
     connection_references: list[str]
 
 
@@ -117,21 +159,93 @@ async def search_meters(
     One statement a page: the page's meters, then each with its authorization and its connection
     references joined in.
     """
+    values = {
+        name: value
+        for name in _FILTERS
+        if (value := getattr(filters, name)) is not None and value is not False
+    }
+    single = frozenset(name for name in _LISTS if len(values.get(name, ())) == 1)
+    statement = _search_statement(frozenset(values), single, paged=after is not None)
+    parameters = {"organization_id": organization_id, "limit": limit}
+    for name, value in values.items():
+        if name != "exclude_archived":
+            parameters[name] = value[0] if name in single else value
+    if after is not None:
+        parameters |= {"after_created_at": after.created_at, "after_id": after.id}
+    found: dict[uuid.UUID, FoundMeter] = {}
+    for meter, authorization, reference in await session.execute(statement, parameters):
+        entry = found.get(meter.id)
+        if entry is None:
+            entry = found[meter.id] = FoundMeter(meter, authorization, [])
+        if reference is not None:
+            entry.connection_references.append(reference)
+    return list(found.values())
+
+
+_ORGANIZATION = bindparam("organization_id", type_=Meter.organization_id.type)
+
+
+def _any_of(column: InstrumentedAttribute[Any], name: str, single: bool) -> ColumnElement[bool]:
+    """`column` equal to one of the values of list parameter `name`. A list of one, the usual
+    search by one reference, is an `=`: one statement text whatever the value, that PostgreSQL
+    plans once per connection, where an `IN (...)` is rendered anew on every execution."""
+    if single:
+        return column == bindparam(name)
+    return column.in_(bindparam(name, expanding=True))
+
+
+# Each filter as a condition on a bound parameter of its name (given whether a list filter has a
+# single value). A search builds the statement for each combination of filters once: building one
+# costs more than running it.
+_FILTERS: dict[str, Callable[[bool], ColumnElement[bool]]] = {
+    "meter_ids": lambda single: _any_of(Meter.id, "meter_ids", single),
+    "partner_references": lambda single: _any_of(
+        Meter.partner_reference, "partner_references", single
+    ),
+    # An index lookup on (organization_id, reference), then the meters by primary key.
+    "connection_reference_ids": lambda single: Meter.id.in_(
+        select(ConnectionReference.meter_id).where(
+            ConnectionReference.organization_id == _ORGANIZATION,
+            _any_of(ConnectionReference.reference, "connection_reference_ids", single),
+        )
+    ),
+    "utility_ids": lambda single: _any_of(Meter.utility_id, "utility_ids", single),
+    "transmission_region": lambda _: Meter.transmission_region == bindparam("transmission_region"),
+    "customer_classification": lambda _: (
+        Meter.customer_classification == bindparam("customer_classification")
+    ),
+    "created_after": lambda _: Meter.created_at >= bindparam("created_after"),
+    "created_before": lambda _: Meter.created_at < bindparam("created_before"),
+    "modified_since": lambda _: Meter.updated_at >= bindparam("modified_since"),
+    "exclude_archived": lambda _: Meter.is_archived.is_(False),
+}
+_LISTS = ("meter_ids", "partner_references", "connection_reference_ids", "utility_ids")
+
+
+@functools.cache
+def _search_statement(
+    filters: frozenset[str], single: frozenset[str], *, paged: bool
+) -> Select[Any]:
     page = (
         select(Meter.id)
         .where(
-            Meter.organization_id == organization_id,
-            *_conditions(filters),
-            *_connection_reference_filter(organization_id, filters.connection_reference_ids),
+            Meter.organization_id == _ORGANIZATION,
+            *(condition(name in single) for name, condition in _FILTERS.items() if name in filters),
         )
         .order_by(Meter.created_at.desc(), Meter.id.desc())
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    if after is not None:
-        page = page.where(tuple_(Meter.created_at, Meter.id) < (after.created_at, after.id))
+    if paged:
+        page = page.where(
+            tuple_(Meter.created_at, Meter.id)
+            < tuple_(
+                bindparam("after_created_at", type_=Meter.created_at.type),
+                bindparam("after_id", type_=Meter.id.type),
+            )
+        )
     in_page = page.subquery()
-    query = (
-        select(Meter, UtilityAuthorization, ConnectionReference.reference)
+    return (
+        select(METER_COLUMNS, AUTHORIZATION_COLUMNS, ConnectionReference.reference)
         .join(in_page, in_page.c.id == Meter.id)
         .join(UtilityAuthorization, Meter.utility_authorization_id == UtilityAuthorization.id)
         .outerjoin(ConnectionReference, ConnectionReference.meter_id == Meter.id)
@@ -142,50 +256,6 @@ async def search_meters(
             ConnectionReference.reference,
         )
     )
-    found: dict[uuid.UUID, FoundMeter] = {}
-    for meter, authorization, reference in await session.execute(query):
-        entry = found.get(meter.id)
-        if entry is None:
-            entry = found[meter.id] = FoundMeter(meter, authorization, [])
-        if reference is not None:
-            entry.connection_references.append(reference)
-    return list(found.values())
-
-
-def _conditions(filters: MeterFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.meter_ids is not None:
-        conditions.append(Meter.id.in_(filters.meter_ids))
-    if filters.partner_references is not None:
-        conditions.append(Meter.partner_reference.in_(filters.partner_references))
-    if filters.utility_ids is not None:
-        conditions.append(Meter.utility_id.in_(filters.utility_ids))
-    if filters.transmission_region is not None:
-        conditions.append(Meter.transmission_region == filters.transmission_region)
-    if filters.customer_classification is not None:
-        conditions.append(Meter.customer_classification == filters.customer_classification)
-    if filters.created_after is not None:
-        conditions.append(Meter.created_at >= filters.created_after)
-    if filters.created_before is not None:
-        conditions.append(Meter.created_at < filters.created_before)
-    if filters.modified_since is not None:
-        conditions.append(Meter.updated_at >= filters.modified_since)
-    if filters.exclude_archived:
-        conditions.append(Meter.is_archived.is_(False))
-    return conditions
-
-
-def _connection_reference_filter(
-    organization_id: uuid.UUID, references: Sequence[str] | None
-) -> list[ColumnElement[bool]]:
-    if references is None:
-        return []
-    # An index lookup on (organization_id, reference), then the meters by primary key.
-    connected = select(ConnectionReference.meter_id).where(
-        ConnectionReference.organization_id == organization_id,
-        ConnectionReference.reference.in_(references),
-    )
-    return [Meter.id.in_(connected)]
 
 
 async def connection_references_of(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.kit.pagination import (
@@ -16,7 +19,13 @@ from leap_connect.kit.pagination import (
 )
 from leap_connect.kit.problems import NotFound
 from leap_connect.meters import repository
-from leap_connect.meters.schemas import MeterOut, MeterSearch, MeterSearchPage, meter_out
+from leap_connect.meters.schemas import (
+    MeterOut,
+    MeterSearch,
+    MeterSearchPage,
+    meter_document,
+    meter_out,
+)
 from leap_connect.models import Meter
 
 PAGE_KIND = "meters"
@@ -59,9 +68,36 @@ async def present(session: AsyncSession, meters: Sequence[Meter]) -> list[MeterO
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class FoundPage:
+    """A page of a search: the meters in the API's shape as plain values, and the next token."""
+
+    meters: list[dict[str, Any]]
+    next_page_token: str | None
+
+    def json(self) -> bytes:
+        """The page as the API answers it: the bytes `MeterSearchPage` would serialize to."""
+        return to_json({"meters": self.meters, "next_page_token": self.next_page_token})
+
+    def model(self) -> MeterSearchPage:
+        return MeterSearchPage.model_validate(
+            {"meters": self.meters, "next_page_token": self.next_page_token}
+        )
+
+
 async def search_meters(
     session: AsyncSession, *, organization_id: uuid.UUID, search: MeterSearch, secret_key: str
 ) -> MeterSearchPage:
+    """A page of meters as models (the portal's view of a search)."""
+    page = await find_meters(
+        session, organization_id=organization_id, search=search, secret_key=secret_key
+    )
+    return page.model()
+
+
+async def find_meters(
+    session: AsyncSession, *, organization_id: uuid.UUID, search: MeterSearch, secret_key: str
+) -> FoundPage:
     fingerprint = search_fingerprint(search.filters())
     after = (
         decode_page_token(
@@ -97,11 +133,11 @@ async def search_meters(
         secret_key, page, kind=PAGE_KIND, organization_id=organization_id, fingerprint=fingerprint
     )
     meters = [
-        meter_out(
+        meter_document(
             row.meter,
             connection_references=row.connection_references,
             authorization=row.authorization,
         )
         for row in page.items
     ]
-    return MeterSearchPage(meters=meters, next_page_token=next_token)
+    return FoundPage(meters, next_token)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
 
 from leap_connect.kit.crypto import Encryptor, generate_token, keyed_hash, token_checksum_ok
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
@@ -150,19 +154,96 @@ async def create_api_key(
 
 
 def revoke_api_key(api_key: ApiKey) -> None:
-    """The key stops working at once; it stays listed, marked revoked."""
+    """The key stops working when the revocation commits in this process, and within
+    `VERIFIED_KEY_SECONDS` in other processes (they may have verified it just before)."""
     if api_key.revoked_at is None:
         api_key.revoked_at = utc_now()
+    token_hmac = api_key.token_hmac
+    verified_keys.forget(token_hmac)
+    session = object_session(api_key)
+    if session is not None:
+        # A call verified between now and the commit would read the key as still valid.
+        event.listen(session, "after_commit", lambda _: verified_keys.forget(token_hmac), once=True)
 
 
-async def authenticate_api_key(session: AsyncSession, secret_key: str, token: str) -> ApiKey | None:
+@dataclass(frozen=True, slots=True)
+class VerifiedApiKey:
+    """What a request needs of the key it came with."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    scopes: frozenset[str]
+
+
+# Each API call looked its key up in the database: a query of its own, as costly as a search.
+VERIFIED_KEY_SECONDS = 5.0
+
+
+class VerifiedKeys:
+    """Keys found valid in the last few seconds, by their HMAC (never the token itself).
+
+    A revocation in this process forgets the key at once, including from a lookup that was under
+    way while it happened; another process keeps trusting it until its entry is `seconds` old.
+    """
+
+    def __init__(self, seconds: float = VERIFIED_KEY_SECONDS, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.revocations = 0
+        self._entries: dict[str, tuple[float, VerifiedApiKey]] = {}
+
+    def get(self, token_hmac: str) -> VerifiedApiKey | None:
+        entry = self._entries.get(token_hmac)
+        if entry is None:
+            return None
+        verified_at, key = entry
+        if time.monotonic() - verified_at >= self.seconds:
+            del self._entries[token_hmac]
+            return None
+        return key
+
+    def remember(
+        self, token_hmac: str, key: VerifiedApiKey, *, verified_at: float, revocations: int
+    ) -> None:
+        """Keep `key` if no key was revoked since its lookup began (`revocations` then)."""
+        if revocations != self.revocations:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # many keys at once is rare: start over rather than track age
+        self._entries[token_hmac] = (verified_at, key)
+
+    def forget(self, token_hmac: str) -> None:
+        self.revocations += 1
+        self._entries.pop(token_hmac, None)
+
+
+verified_keys = VerifiedKeys()
+
+
+def recently_verified_api_key(secret_key: str, token: str) -> VerifiedApiKey | None:
+    """The key if it was found valid in the last `VERIFIED_KEY_SECONDS`: no database needed."""
     if not token_checksum_ok(token, API_KEY_PREFIX):
         return None
-    api_key = await repository.get_api_key_by_hmac(session, keyed_hash(secret_key, token))
+    return verified_keys.get(keyed_hash(secret_key, token))
+
+
+async def authenticate_api_key(
+    session: AsyncSession, secret_key: str, token: str
+) -> VerifiedApiKey | None:
+    if not token_checksum_ok(token, API_KEY_PREFIX):
+        return None
+    token_hmac = keyed_hash(secret_key, token)
+    verified = verified_keys.get(token_hmac)
+    if verified is not None:
+        return verified
+    started, revocations = time.monotonic(), verified_keys.revocations
+    api_key = await repository.get_api_key_by_hmac(session, token_hmac)
     if api_key is None or api_key.revoked_at is not None:
         return None
     now = utc_now()
     # To the minute: writing it on every call would make each API read a write (and a disk sync).
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
         api_key.last_used_at = now
-    return api_key
+    verified = VerifiedApiKey(api_key.id, api_key.organization_id, frozenset(api_key.scopes))
+    verified_keys.remember(token_hmac, verified, verified_at=started, revocations=revocations)
+    return verified
