@@ -38,6 +38,21 @@ class UtilitySettings(BaseModel):
     webhook_secret: SecretStr | None = None
 
 
+class DatabasePoolSettings(BaseModel):
+    """How many PostgreSQL connections each process keeps, and how long a request waits for one.
+
+    A request holds a connection from its first query to its commit, so the pool bounds how many
+    requests a process runs against the database at once; the rest wait their turn, in order.
+    """
+
+    size: int = Field(default=10, ge=1)
+    # Opened beyond `size` at a peak, and closed again once idle.
+    max_overflow: int = Field(default=10, ge=0)
+    # A request still waiting after this long is answered 503 with Retry-After: an overloaded
+    # process tells the customer to try again rather than keep them waiting longer.
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEAP_CONNECT_",
@@ -48,6 +63,7 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path(".leap-connect")
     database_url: str | None = None
+    database_pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)
     base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)
