@@ -1,4 +1,4 @@
-"""Shared pieces of the reliability tests: a database of their own, seeding, journeys, checks."""
+"""Shared pieces of the reliability tests: a database of their own and consistency checks."""
 
 from __future__ import annotations
 
@@ -7,21 +7,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from leap_connect.db import create_engine, create_sessionmaker
-from leap_connect.kit.crypto import Encryptor
 from leap_connect.migrations import runner
 from leap_connect.models import ConnectionReference, ConnectSession, Meter, UtilityAuthorization
-from leap_connect.organizations.service import create_api_key
-from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_SECRET_KEY
 from tests.conftest import TEST_DATABASE_URL, create_postgres_database, drop_postgres_database
-from tests.support.browser import Browser, Page
-from tests.support.factories import RESIDENTIAL_DETAILS, create_partner
-
-DETAILS = RESIDENTIAL_DETAILS
 
 
 def env_int(name: str, default: int) -> int:
@@ -38,46 +30,6 @@ def pg_url() -> Iterator[str]:
     runner.upgrade(url)
     yield url
     drop_postgres_database(name)
-
-
-async def seed(database_url: str) -> str:
-    """The `acme` partner with its `ca-homes` flow; returns a `webhooks:manage` API key."""
-    engine = create_engine(database_url)
-    try:
-        sessionmaker = create_sessionmaker(engine)
-        partner = await create_partner((sessionmaker, Encryptor(DEVELOPMENT_ENCRYPTION_KEY)))
-        async with sessionmaker() as session, session.begin():
-            issued = await create_api_key(
-                session,
-                DEVELOPMENT_SECRET_KEY,
-                organization=partner.organization,
-                scopes=["webhooks:manage"],
-            )
-        return issued.token
-    finally:
-        await engine.dispose()
-
-
-async def journey(
-    client: httpx.AsyncClient, sandbox: str, ref_id: str, *, also_follow: tuple[str, ...] = ()
-) -> Browser:
-    """A customer connects PG&E and finishes; returns the browser with every response it saw."""
-    browser = Browser(client, also_follow=(sandbox.split("/sandbox/")[0], *also_follow))
-    landing = await browser.open(f"/acme/ca-homes?requestedUtilities=pge&refId={ref_id}")
-    assert landing.status == 200, landing.text
-    at_utility = await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS)
-    assert at_utility.url.startswith(sandbox), at_utility.url
-    session_page: Page = await browser.submit(
-        at_utility,
-        button=("decision", "approve"),
-        fields={"username": "residential", "password": "sandbox"},
-    )
-    # Every customer signs in as the sandbox's one residential customer: one meter in all, which
-    # the first journey creates and the others re-connect under their own refId.
-    assert "Utility connected" in session_page.text, session_page.text
-    finished = await browser.submit(session_page, button=("action", "continue"), follow=False)
-    assert finished.status == 303, finished.text
-    return browser
 
 
 Stored = tuple[

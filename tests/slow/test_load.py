@@ -1,13 +1,11 @@
 """Many customers at once against one `serve` on PostgreSQL: no errors, everything accounted for.
 
-LEAP_CONNECT_SLOW_LOAD_CUSTOMERS (default 50) customers run at once; each completes journeys until
-LEAP_CONNECT_SLOW_LOAD_SECONDS (default 0: one journey each) have passed. The issue's figure is
-200 customers for 60 s.
+LEAP_CONNECT_SLOW_LOAD_CUSTOMERS customers (default 200, the issue's figure) run at once, each
+completing journeys one after another for LEAP_CONNECT_SLOW_LOAD_SECONDS (default 60).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,14 +17,16 @@ from sqlalchemy import func, select
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.models import WebhookDelivery, WebhookEvent
 from leap_connect.webhooks.events import EVENT_TYPES
-from tests.functional.test_external_utility import pge_variables, sandbox_process
-from tests.slow.conftest import assert_consistent, env_int, journey, seed, stored
+from tests.slow.conftest import assert_consistent, env_int, stored
+from tests.slow.customers import Customers, assert_accounted_for
+from tests.support.journeys import seed
+from tests.support.sandbox import pge_variables, sandbox_process
 from tests.support.server import free_port, leap_connect_server
 
 pytestmark = pytest.mark.slow
 
-CUSTOMERS = env_int("LEAP_CONNECT_SLOW_LOAD_CUSTOMERS", 50)
-SECONDS = env_int("LEAP_CONNECT_SLOW_LOAD_SECONDS", 0)
+CUSTOMERS = env_int("LEAP_CONNECT_SLOW_LOAD_CUSTOMERS", 200)
+SECONDS = env_int("LEAP_CONNECT_SLOW_LOAD_SECONDS", 60)
 
 
 async def session_events(database_url: str) -> Counter[tuple[str, str]]:
@@ -56,16 +56,6 @@ async def test_concurrent_customers_complete_journeys_and_everything_is_accounte
     token = await seed(pg_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    responses: Counter[int] = Counter()
-    errors: list[str] = []
-    done: list[str] = []
-
-    async def record(response: httpx.Response) -> None:
-        if str(response.url).startswith(base):
-            responses[response.status_code] += 1
-            if response.status_code >= 400:
-                errors.append(f"{response.status_code} {response.request.method} {response.url}")
-
     with (
         sandbox_process(tmp_path, base) as sandbox,
         leap_connect_server(
@@ -80,31 +70,25 @@ async def test_concurrent_customers_complete_journeys_and_everything_is_accounte
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert response.status_code == 201, response.text
-        end = time.monotonic() + SECONDS
-
-        async def customer(number: int) -> None:
-            round_ = 0
-            while round_ == 0 or time.monotonic() < end:
-                round_ += 1
-                ref_id = f"load-{number}-{round_}"
-                async with httpx.AsyncClient(
-                    base_url=base, timeout=60, event_hooks={"response": [record]}
-                ) as client:
-                    await journey(client, sandbox, ref_id)
-                done.append(ref_id)
-
+        customers = Customers(base, sandbox)
         started = time.monotonic()
-        await asyncio.gather(*(customer(n) for n in range(CUSTOMERS)))
+        await customers.run(CUSTOMERS, lambda: time.monotonic() < started + SECONDS)
         elapsed = time.monotonic() - started
 
-    print(f"{len(done)} journeys by {CUSTOMERS} customers in {elapsed:.1f} s: {dict(responses)}")
-    assert errors == []
+    print(f"\n{CUSTOMERS} customers for {SECONDS} s: {customers.summary(elapsed)}")
+    assert customers.failures == []
+    assert [r.ref_id for r in customers.journeys if not r.completed] == []
+    done = customers.completed
     sessions, attempts, meters, references = await stored(pg_url)
     assert sorted(s.partner_reference or "" for s in sessions) == sorted(done)
     assert {s.status for s in sessions} == {"COMPLETED"}
     assert Counter(a.status for a in attempts) == Counter({"COMPLETED": len(done)})
-    assert len(meters) == 1 and references[meters[0].id] == set(done)
+    # One meter per customer who finished a journey, under exactly that customer's refIds.
+    customers_done = {ref_id.split("-")[0] for ref_id in done}
+    assert len(meters) == len(customers_done)
+    assert sorted(ref for refs in references.values() for ref in refs) == sorted(done)
     assert_consistent(sessions, attempts, meters, references)
+    assert_accounted_for(customers, sessions, attempts, meters, references)
     events = await session_events(pg_url)
     for session in sessions:
         # Each customer's journey was reported: its authorization and its session's changes.

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.models import WebhookDelivery, WebhookEvent
 from leap_connect.webhooks.events import EVENT_TYPES
-from tests.functional.test_external_utility import pge_variables, sandbox_process
 from tests.functional.webhooks.receiver import running_receiver
-from tests.slow.conftest import assert_consistent, env_int, journey, log_tail, seed, stored
+from tests.slow.conftest import assert_consistent, env_int, log_tail, stored
+from tests.support.journeys import journey, seed
+from tests.support.sandbox import pge_variables, sandbox_process
 from tests.support.server import free_port, leap_connect_server, running
 
 pytestmark = pytest.mark.slow

@@ -18,10 +18,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from leap_connect.utilities.green_button import MAX_FEED_BYTES
-from tests.functional.test_external_utility import pge_variables, sandbox_process
 from tests.functional.webhooks.receiver import free_socket
-from tests.slow.conftest import DETAILS, seed, stored
+from tests.slow.conftest import stored
 from tests.support.browser import Browser
+from tests.support.journeys import DETAILS, seed
+from tests.support.sandbox import pge_variables, sandbox_process
 from tests.support.server import free_port, leap_connect_server
 
 pytestmark = pytest.mark.slow

@@ -33,7 +33,12 @@ async def seed(database_url: str) -> str:
 
 
 async def journey(
-    client: httpx.AsyncClient, sandbox: str, ref_id: str, *, also_follow: tuple[str, ...] = ()
+    client: httpx.AsyncClient,
+    sandbox: str,
+    ref_id: str,
+    *,
+    also_follow: tuple[str, ...] = (),
+    username: str = "residential",
 ) -> Browser:
     """A customer connects PG&E and finishes; returns the browser with every response it saw."""
     browser = Browser(client, also_follow=(sandbox.split("/sandbox/")[0], *also_follow))
@@ -44,10 +49,10 @@ async def journey(
     session_page: Page = await browser.submit(
         at_utility,
         button=("decision", "approve"),
-        fields={"username": "residential", "password": "sandbox"},
+        fields={"username": username, "password": "sandbox"},
     )
-    # Every customer signs in as the sandbox's one residential customer: one meter in all, which
-    # the first journey creates and the others re-connect under their own refId.
+    # By default every customer signs in as the sandbox's one residential customer: one meter in
+    # all, which the first journey creates and the others re-connect under their own refId.
     assert "Utility connected" in session_page.text, session_page.text
     finished = await browser.submit(session_page, button=("action", "continue"), follow=False)
     assert finished.status == 303, finished.text
