@@ -1,13 +1,16 @@
 """One worker drains a backlog of pending webhook deliveries to a local receiver.
 
-    .venv/bin/python -m bench.webhook_drain [--deliveries 100000] [--concurrency 50]
+    .venv/bin/python -m bench.webhook_drain [--deliveries 100000] [--endpoints 1]
+        [--concurrency 10] [--uvloop]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/leap_connect_bench]
 
 It creates the database afresh (dropping it if it exists), migrates it, queues the deliveries as
-`record_event` would (event, delivery and delivery job), starts a receiver in its own process
-(uvicorn on 127.0.0.1, answering 200), then runs one `Worker` in this process until every delivery
-has succeeded. Every few seconds it prints how many were delivered, the rate over that interval and
-this process's resident memory; at the end, the overall rate and the peak RSS.
+`record_event` leaves them (an event and a pending delivery each, and each endpoint's delivery job),
+starts a receiver in its own process (uvicorn on 127.0.0.1, answering 200), then runs one `Worker`
+in this process until every delivery has succeeded. Every few seconds it prints how many were
+delivered, the rate over that interval, this process's resident memory and the machine's load
+average; at the end, the overall rate, the worker process's CPU time per delivery (steadier than
+the rate on a shared machine) and the peak RSS.
 """
 
 from __future__ import annotations
@@ -31,17 +34,16 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from leap_connect.db import create_engine, create_sessionmaker, is_sqlite, transaction
-from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.worker import Worker
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.observability import configure_logging
 from leap_connect.meters.schemas import MeterOut
 from leap_connect.migrations import runner
-from leap_connect.models import Job, WebhookDelivery, WebhookEvent, utc_now
+from leap_connect.models import WebhookDelivery, WebhookEvent, utc_now
 from leap_connect.organizations.service import create_organization
 from leap_connect.settings import Settings
 from leap_connect.webhooks import service
-from leap_connect.webhooks.events import DELIVER_JOB
+from leap_connect.webhooks.events import schedule_deliveries
 from leap_connect.webhooks.schemas import WebhookEndpointIn
 from leap_connect.webhooks.tasks import CLIENT_EXTRA
 
@@ -55,6 +57,7 @@ class Sample:
     delivered: int
     rate: float
     rss_mib: float
+    load: float
 
 
 async def receiver_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -94,7 +97,7 @@ def receiver_process(port: int) -> Iterator[str]:
     try:
         import httpx
 
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # slow to start on a busy machine
         while True:
             try:
                 httpx.post(url, content=b"{}")
@@ -139,8 +142,11 @@ async def recreate_database(url: str) -> None:
     await admin.dispose()
 
 
-async def queue_backlog(settings: Settings, receiver_url: str, deliveries: int) -> None:
-    """An endpoint and `deliveries` pending deliveries to it, as `record_event` leaves them."""
+async def queue_backlog(
+    settings: Settings, receiver_url: str, deliveries: int, endpoints: int
+) -> None:
+    """`endpoints` endpoints and `deliveries` pending deliveries to them, as `record_event` leaves
+    them: the rows inserted in bulk, the endpoints' delivery jobs queued by the same function."""
     engine = create_engine(settings.resolved_database_url)
     sessionmaker = create_sessionmaker(engine)
     encryptor = Encryptor(settings.encryption_keys.get_secret_value())
@@ -148,19 +154,22 @@ async def queue_backlog(settings: Settings, receiver_url: str, deliveries: int) 
         organization, _ = await create_organization(
             session, encryptor, name="bench", display_name="Bench Energy"
         )
-        endpoint, _ = await service.create_endpoint(
-            session,
-            encryptor,
-            organization_id=organization.id,
-            data=WebhookEndpointIn(url=receiver_url, event_types=["meter.updated"]),
-            development=True,
-        )
+        endpoint_ids = []
+        for _ in range(endpoints):
+            endpoint, _ = await service.create_endpoint(
+                session,
+                encryptor,
+                organization_id=organization.id,
+                data=WebhookEndpointIn(url=receiver_url, event_types=["meter.updated"]),
+                development=True,
+            )
+            endpoint_ids.append(endpoint.id)
     payload = _meter_payload()
     for start in range(0, deliveries, CHUNK):
         now = utc_now()
-        events, rows, jobs = [], [], []
+        events, rows = [], []
         for number in range(start, min(start + CHUNK, deliveries)):
-            event_id, delivery_id = uuid.uuid4(), uuid.uuid4()
+            event_id = uuid.uuid4()
             events.append(
                 {
                     "id": event_id,
@@ -172,26 +181,13 @@ async def queue_backlog(settings: Settings, receiver_url: str, deliveries: int) 
             )
             rows.append(
                 {
-                    "id": delivery_id,
-                    "endpoint_id": endpoint.id,
+                    "id": uuid.uuid4(),
+                    "endpoint_id": endpoint_ids[number % endpoints],
                     "event_id": event_id,
                     "status": "PENDING",
                     "attempt_count": 0,
+                    "scheduled_retries": 0,
                     "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            jobs.append(
-                {
-                    "id": uuid.uuid4(),
-                    "kind": DELIVER_JOB,
-                    "payload": {"delivery_id": str(delivery_id), "attempt": 1, "retry": 0},
-                    "status": JobStatus.QUEUED,
-                    "run_at": now,
-                    "attempts": 0,
-                    "max_attempts": 5,
-                    "dedupe_key": f"webhook-delivery:{delivery_id}:1",
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -199,7 +195,8 @@ async def queue_backlog(settings: Settings, receiver_url: str, deliveries: int) 
         async with transaction(sessionmaker) as session:
             await session.execute(insert(WebhookEvent), events)
             await session.execute(insert(WebhookDelivery), rows)
-            await session.execute(insert(Job), jobs)
+            for endpoint_id in endpoint_ids:
+                await schedule_deliveries(session, endpoint_id=endpoint_id, run_at=now)
     async with engine.connect() as connection:
         if not is_sqlite(settings.resolved_database_url):
             await connection.execute(text("ANALYZE"))
@@ -250,7 +247,7 @@ async def running_worker(settings: Settings, concurrency: int) -> AsyncIterator[
 async def drain(settings: Settings, total: int, concurrency: int, every: float) -> list[Sample]:
     counter_engine = create_engine(settings.resolved_database_url)
     count_delivered = select(func.count()).where(WebhookDelivery.status == "SUCCEEDED")
-    samples = [Sample(0.0, 0, 0.0, rss_mib())]
+    samples = [Sample(0.0, 0, 0.0, rss_mib(), os.getloadavg()[0])]
     started = time.perf_counter()
     cpu_started = os.times()
     async with running_worker(settings, concurrency):
@@ -262,10 +259,10 @@ async def drain(settings: Settings, total: int, concurrency: int, every: float) 
             now = time.perf_counter() - started
             previous = samples[-1]
             rate = (delivered - previous.delivered) / (now - previous.seconds)
-            samples.append(Sample(now, delivered, rate, rss_mib()))
+            samples.append(Sample(now, delivered, rate, rss_mib(), os.getloadavg()[0]))
             print(
                 f"{now:7.1f} s  {delivered:7d} delivered  {rate:6.0f}/s  "
-                f"RSS {samples[-1].rss_mib:6.1f} MiB",
+                f"RSS {samples[-1].rss_mib:6.1f} MiB  load {samples[-1].load:4.1f}",
                 flush=True,
             )
     cpu_ended = os.times()
@@ -290,7 +287,11 @@ def describe_machine() -> str:
 
 
 async def main(arguments: argparse.Namespace) -> None:
-    print(f"machine: {describe_machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    loop = "uvloop" if arguments.uvloop else "asyncio"
+    print(
+        f"machine: {describe_machine()}; {loop} event loop; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     settings = Settings(
         database_url=arguments.database_url,
         env="development",  # the receiver is on 127.0.0.1
@@ -301,7 +302,7 @@ async def main(arguments: argparse.Namespace) -> None:
     await asyncio.to_thread(runner.upgrade, settings.resolved_database_url)
     with receiver_process(free_port()) as url:
         queue_started = time.perf_counter()
-        await queue_backlog(settings, url, arguments.deliveries)
+        await queue_backlog(settings, url, arguments.deliveries, arguments.endpoints)
         queued_in = time.perf_counter() - queue_started
         print(f"queued {arguments.deliveries} deliveries in {queued_in:.1f} s", flush=True)
         samples = await drain(
@@ -310,9 +311,11 @@ async def main(arguments: argparse.Namespace) -> None:
     elapsed = samples[-1].seconds
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss = [sample.rss_mib for sample in samples[1:]]
+    loads = [sample.load for sample in samples]
     print()
     total = arguments.deliveries
     print(f"delivered {total} in {elapsed:.1f} s: {total / elapsed:.0f}/s")
+    print(f"load average (1 min) while draining: {min(loads):.1f} to {max(loads):.1f}")
     print(
         f"RSS while draining: min {min(rss):.1f} MiB, max {max(rss):.1f} MiB; peak {peak:.1f} MiB"
     )
@@ -321,10 +324,16 @@ async def main(arguments: argparse.Namespace) -> None:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=50, help="the worker's --concurrency")
+    parser.add_argument("--endpoints", type=int, default=1, help="deliveries spread over these")
+    parser.add_argument("--concurrency", type=int, default=10, help="the worker's --concurrency")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run on uvloop (installed with uvicorn[standard]) instead of asyncio's own loop",
+    )
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -333,5 +342,9 @@ if __name__ == "__main__":
     parsed = parse_arguments()
     if parsed.receiver:
         run_receiver(parsed.receiver)
+    elif parsed.uvloop:
+        import uvloop
+
+        uvloop.run(main(parsed))
     else:
         asyncio.run(main(parsed))

@@ -7,7 +7,7 @@ import importlib.util
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +29,9 @@ class JobContext:
     that must survive a failure (e.g. recording a delivery attempt). `job` is a detached copy of the
     row, for reading `id`, `attempts` and `created_at`. `extras` holds app-wide objects (HTTP client
     factory, utility connectors) that whoever starts the worker provides.
+
+    A handler that sets `run_again_at` has the job enqueued again for then (same kind, payload and
+    dedupe key) in the commit that marks this run done: for work that comes in batches.
     """
 
     session: AsyncSession
@@ -36,6 +39,7 @@ class JobContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     job: Job
     extras: dict[str, Any] = field(default_factory=dict)
+    run_again_at: datetime | None = None
 
 
 JobHandler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]

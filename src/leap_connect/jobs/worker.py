@@ -120,8 +120,13 @@ class Worker:
                     claimed = await self._claim_or_log(free) if free else []
                     tasks.update(asyncio.create_task(self._execute(job)) for job in claimed)
                     if len(claimed) < free:
-                        # Nothing more is due: look again after the poll interval.
-                        await asyncio.wait({stopping}, timeout=self.poll_interval)
+                        # Nothing more is due: look again after the poll interval, or as soon as
+                        # a job finishes (it may have queued the next, as a batch job does).
+                        await asyncio.wait(
+                            {stopping, *tasks},
+                            timeout=self.poll_interval,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
                     else:
                         # Every slot is taken (and more may be due): go on when one frees up.
                         await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
@@ -248,6 +253,16 @@ class Worker:
             now = self.clock()
             if not await repository.settle(session, job, status=JobStatus.DONE, finished_at=now):
                 raise LeaseLost
+            if context.run_again_at is not None:
+                # Settling gave the dedupe_key up, so the next run takes it over.
+                await enqueue(
+                    session,
+                    kind=job.kind,
+                    payload=job.payload,
+                    run_at=context.run_again_at,
+                    dedupe_key=job.dedupe_key,
+                    max_attempts=job.max_attempts,
+                )
             if spec.every is not None:
                 await self._enqueue_next_run(session, job, spec, now)
 

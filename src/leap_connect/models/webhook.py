@@ -41,12 +41,18 @@ class WebhookEvent(IdMixin, Base):
 
 class WebhookDelivery(IdMixin, TimestampMixin, Base):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        # The delivery job's batch: an endpoint's pending deliveries, soonest due first.
+        Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
+    )
 
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id"))
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_events.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="PENDING")
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Waits of the retry schedule used since the delivery was queued or last redelivered.
+    scheduled_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,6 +92,17 @@ class Outcome:
     @property
     def succeeded(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt made: its delivery, its number, and the schedule's retries used before it."""
+
+    delivery_id: uuid.UUID
+    number: int
+    scheduled_retries: int
+    attempted_at: datetime
+    outcome: Outcome
 
 
 def create_client(settings: Settings, *, resolver: Resolver = resolve) -> httpx.AsyncClient:

@@ -1,7 +1,8 @@
 """Recording webhook events in the transaction of the change they report (the outbox).
 
 Recording an event also fans it out: one delivery per enabled endpoint of the organization that
-subscribes to its type, each with a delivery job. All of it commits or rolls back with the change.
+subscribes to its type, and that endpoint's delivery job queued to run now. All of it commits or
+rolls back with the change.
 """
 
 from __future__ import annotations
@@ -76,27 +77,29 @@ async def add_delivery(
         updated_at=now,
     )
     session.add(delivery)
-    await schedule_attempt(session, delivery_id=delivery.id, attempt=1, retry=0, run_at=now)
+    await schedule_deliveries(session, endpoint_id=endpoint_id, run_at=now)
     return delivery
 
 
-async def schedule_attempt(
-    session: AsyncSession,
-    *,
-    delivery_id: uuid.UUID,
-    attempt: int,
-    retry: int,
-    run_at: datetime,
-) -> None:
-    """Enqueue the job that makes attempt number `attempt` (the `retry`-th retry of its run).
+def delivery_job_key(endpoint_id: uuid.UUID) -> str:
+    return f"webhook-endpoint:{endpoint_id}"
 
-    The key holds one job per attempt: a job re-run after its worker died cannot add a second.
+
+async def schedule_deliveries(
+    session: AsyncSession, *, endpoint_id: uuid.UUID, run_at: datetime
+) -> None:
+    """See that the endpoint's delivery job runs by `run_at`, for a delivery due then.
+
+    An endpoint has one delivery job at a time (its dedupe key): one waiting is brought forward.
+    One running may have looked for due deliveries before this transaction commits, so it looks
+    again at its end, holding the endpoint, before it queues its next run; holding the endpoint
+    here (until commit) makes that last look wait for this delivery, or this wait for its end.
     """
+    await repository.share_endpoint(session, endpoint_id)
     await enqueue(
         session,
         kind=DELIVER_JOB,
-        payload={"delivery_id": str(delivery_id), "attempt": attempt, "retry": retry},
+        payload={"webhook_endpoint_id": str(endpoint_id)},
         run_at=run_at,
-        dedupe_key=f"webhook-delivery:{delivery_id}:{attempt}",
-        max_attempts=5,
+        dedupe_key=delivery_job_key(endpoint_id),
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.kit.pagination import Position
@@ -125,17 +127,88 @@ async def attempts_by_delivery(
     return attempts
 
 
-async def load_for_attempt(
-    session: AsyncSession, delivery_id: uuid.UUID
-) -> tuple[WebhookDelivery, WebhookEndpoint, WebhookEvent] | None:
-    result = await session.execute(
-        select(WebhookDelivery, WebhookEndpoint, WebhookEvent)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id == delivery_id)
+async def endpoint_by_id(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
+    return await session.get(WebhookEndpoint, endpoint_id)
+
+
+async def share_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    """Hold the endpoint row (FOR KEY SHARE) until commit, so `lock_endpoint` waits for it.
+
+    Weak: other transactions sharing it, and updates of the endpoint's settings, do not wait.
+    """
+    await session.execute(
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .with_for_update(read=True, key_share=True)
     )
-    row = result.one_or_none()
-    return None if row is None else (row[0], row[1], row[2])
+
+
+async def lock_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    """Wait for every transaction holding the endpoint with `share_endpoint`, and keep off new ones.
+
+    Held until commit. SQLite has no row locks, but a write takes its one write lock, which does the
+    same for every writing transaction.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        # Writes the value it has, so the endpoint's updated_at is left alone.
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id)
+            .values(updated_at=WebhookEndpoint.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    await session.execute(
+        select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id).with_for_update()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    id: uuid.UUID
+    attempt_count: int
+    scheduled_retries: int
+    event: WebhookEvent
+
+
+async def claim_due_deliveries(
+    session: AsyncSession, endpoint_id: uuid.UUID, *, now: datetime, limit: int
+) -> list[DueDelivery]:
+    """Lock up to `limit` of the endpoint's pending deliveries due by `now`, soonest first.
+
+    The row locks last until the transaction that records the attempts commits. SKIP LOCKED: a
+    second run of the endpoint's job (the first one's lease ran out mid-batch) takes other
+    deliveries rather than sending the same ones. SQLite leaves FOR UPDATE out.
+    """
+    result = await session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.attempt_count,
+            WebhookDelivery.scheduled_retries,
+            WebhookEvent,
+        )
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(of=WebhookDelivery, skip_locked=True)
+    )
+    return [DueDelivery(*row) for row in result.all()]
+
+
+async def next_attempt_at(session: AsyncSession, endpoint_id: uuid.UUID) -> datetime | None:
+    """When the endpoint's soonest pending delivery is due; None when none is pending."""
+    result = await session.execute(
+        select(func.min(WebhookDelivery.next_attempt_at)).where(
+            WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == PENDING
+        )
+    )
+    moment: datetime | None = result.scalar_one()
+    return moment
 
 
 async def reopen_delivery(session: AsyncSession, delivery_id: uuid.UUID, now: datetime) -> bool:
@@ -146,52 +219,31 @@ async def reopen_delivery(session: AsyncSession, delivery_id: uuid.UUID, now: da
     result = await session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status.in_((SUCCEEDED, FAILED)))
-        .values(status=PENDING, next_attempt_at=now, delivered_at=None)
+        .values(status=PENDING, next_attempt_at=now, delivered_at=None, scheduled_retries=0)
         .returning(WebhookDelivery.id)
         .execution_options(synchronize_session=False)
     )
     return result.one_or_none() is not None
 
 
-async def record_attempt(
+async def record_attempts(
     session: AsyncSession,
-    *,
-    delivery_id: uuid.UUID,
-    attempt_number: int,
-    attempted_at: datetime,
-    status_code: int | None,
-    duration_ms: int,
-    error: str | None,
-    status: str,
-    next_attempt_at: datetime | None,
+    attempts: Sequence[dict[str, Any]],
+    deliveries: Sequence[dict[str, Any]],
 ) -> None:
-    await session.execute(
-        insert(WebhookDeliveryAttempt).values(
-            id=uuid.uuid4(),
-            delivery_id=delivery_id,
-            attempted_at=attempted_at,
-            status_code=status_code,
-            duration_ms=duration_ms,
-            error=error,
-        )
-    )
-    await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(
-            status=status,
-            attempt_count=attempt_number,
-            next_attempt_at=next_attempt_at,
-            delivered_at=attempted_at if status == SUCCEEDED else None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    """Add the attempts to the log and update their deliveries (by id), a statement each."""
+    if attempts:
+        await session.execute(insert(WebhookDeliveryAttempt), list(attempts))
+    if deliveries:
+        await session.execute(update(WebhookDelivery), list(deliveries))
 
 
-async def finish_without_attempt(session: AsyncSession, delivery_id: uuid.UUID) -> None:
+async def finish_without_attempt(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
+    if not delivery_ids:
+        return
     await session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING)
+        .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status == PENDING)
         .values(status=FAILED, next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )

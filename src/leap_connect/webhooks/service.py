@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,8 +29,8 @@ from leap_connect.models import (
     utc_now,
 )
 from leap_connect.webhooks import repository
-from leap_connect.webhooks.delivery import Outcome, retry_delay
-from leap_connect.webhooks.events import PING, add_delivery, schedule_attempt
+from leap_connect.webhooks.delivery import Attempt, Outcome, retry_delay
+from leap_connect.webhooks.events import PING, add_delivery, schedule_deliveries
 from leap_connect.webhooks.repository import FAILED, PENDING, SUCCEEDED
 from leap_connect.webhooks.schemas import (
     DeliveryAttemptOut,
@@ -212,9 +213,7 @@ async def redeliver(
     now = utc_now()
     if not await repository.reopen_delivery(session, delivery.id, now):
         raise Conflict("This delivery is still pending: it is attempted again on its schedule.")
-    await schedule_attempt(
-        session, delivery_id=delivery.id, attempt=delivery.attempt_count + 1, retry=0, run_at=now
-    )
+    await schedule_deliveries(session, endpoint_id=endpoint.id, run_at=now)
     await session.refresh(delivery)
     return delivery
 
@@ -291,59 +290,82 @@ def delivery_out(
 # --- attempts -------------------------------------------------------------------------------------
 
 
-async def record_outcome(
+async def record_attempts(
     session: AsyncSession,
     *,
-    delivery: WebhookDelivery,
     endpoint: WebhookEndpoint,
-    attempt: int,
-    retry: int,
-    attempted_at: datetime,
-    outcome: Outcome,
+    attempts: Sequence[Attempt],
     retry_delays: tuple[float, ...],
-) -> str:
-    """Log the attempt, schedule the next one or settle the delivery, and track the endpoint.
+) -> dict[str, int]:
+    """Log a batch of attempts, settle or reschedule each delivery, and track the endpoint.
 
-    Runs in the delivery job's transaction, so the log entry, the next attempt's job and the job
-    being done are one commit: a worker dying before it leaves the attempt to be made again.
-    Returns the delivery's new status.
+    Runs in the delivery job's transaction, so the log entries and the job being done are one
+    commit: a worker dying before it leaves the batch to be sent again. Returns how many deliveries
+    are now in each status.
     """
     now = utc_now()
-    next_attempt_at: datetime | None = None
-    if outcome.succeeded:
-        status = SUCCEEDED
-    else:
-        delay = retry_delay(retry, retry_delays)
-        status = FAILED if delay is None else PENDING
-        if delay is not None:
-            next_attempt_at = now + delay
-    await repository.record_attempt(
-        session,
-        delivery_id=delivery.id,
-        attempt_number=attempt,
-        attempted_at=attempted_at,
-        status_code=outcome.status_code,
-        duration_ms=outcome.duration_ms,
-        error=outcome.error,
-        status=status,
-        next_attempt_at=next_attempt_at,
-    )
-    if next_attempt_at is not None:
-        await schedule_attempt(
-            session,
-            delivery_id=delivery.id,
-            attempt=attempt + 1,
-            retry=retry + 1,
-            run_at=next_attempt_at,
+    log_entries: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    statuses: dict[str, int] = {}
+    for attempt in attempts:
+        status, next_attempt_at, scheduled_retries = after_attempt(
+            attempt, retry_delays=retry_delays, now=now
         )
-    await _track_endpoint_health(session, endpoint, outcome, now)
-    return status
+        statuses[status] = statuses.get(status, 0) + 1
+        log_entries.append(
+            {
+                "id": uuid.uuid4(),
+                "delivery_id": attempt.delivery_id,
+                "attempted_at": attempt.attempted_at,
+                "status_code": attempt.outcome.status_code,
+                "duration_ms": attempt.outcome.duration_ms,
+                "error": attempt.outcome.error,
+            }
+        )
+        changes.append(
+            {
+                "id": attempt.delivery_id,
+                "status": status,
+                "attempt_count": attempt.number,
+                "scheduled_retries": scheduled_retries,
+                "next_attempt_at": next_attempt_at,
+                "delivered_at": attempt.attempted_at if status == SUCCEEDED else None,
+                "updated_at": now,
+            }
+        )
+    await repository.record_attempts(session, log_entries, changes)
+    await _track_endpoint_health(session, endpoint, [attempt.outcome for attempt in attempts], now)
+    return statuses
+
+
+def after_attempt(
+    attempt: Attempt, *, retry_delays: Sequence[float], now: datetime
+) -> tuple[str, datetime | None, int]:
+    """The delivery's status, next attempt and retries used once `attempt` is made."""
+    if attempt.outcome.succeeded:
+        return SUCCEEDED, None, attempt.scheduled_retries
+    delay = retry_delay(attempt.scheduled_retries, retry_delays)
+    if delay is None:
+        return FAILED, None, attempt.scheduled_retries
+    return PENDING, now + delay, attempt.scheduled_retries + 1
+
+
+async def next_run_at(session: AsyncSession, endpoint_id: uuid.UUID) -> datetime | None:
+    """When the endpoint's delivery job should run next: its soonest pending delivery, if any.
+
+    Asked last in the job's transaction, holding the endpoint until commit: a transaction that
+    queued a delivery while the job ran has committed by then (see `schedule_deliveries`).
+    """
+    await repository.lock_endpoint(session, endpoint_id)
+    return await repository.next_attempt_at(session, endpoint_id)
 
 
 async def _track_endpoint_health(
-    session: AsyncSession, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime
+    session: AsyncSession, endpoint: WebhookEndpoint, outcomes: Sequence[Outcome], now: datetime
 ) -> None:
-    if outcome.succeeded:
+    if not outcomes:
+        return
+    if any(outcome.succeeded for outcome in outcomes):
         if endpoint.failing_since is not None:
             await repository.clear_failing_since(session, endpoint.id)
         return
@@ -354,7 +376,7 @@ async def _track_endpoint_health(
         return
     reason = (
         f"Disabled by Leap Connect on {now:%Y-%m-%d %H:%M} UTC: every delivery had failed since "
-        f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC (last error: {outcome.error}). Fix the "
+        f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC (last error: {outcomes[-1].error}). Fix the "
         "endpoint, enable it again, and redeliver what failed."
     )
     if await repository.disable_if_failing_since(
@@ -368,6 +390,6 @@ async def _track_endpoint_health(
         )
 
 
-async def fail_without_attempt(session: AsyncSession, delivery_id: uuid.UUID) -> None:
-    """A delivery to an endpoint disabled since it was queued: failed, and redeliverable."""
-    await repository.finish_without_attempt(session, delivery_id)
+async def fail_without_attempt(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """Deliveries to an endpoint disabled since they were queued: failed, and redeliverable."""
+    await repository.finish_without_attempt(session, delivery_ids)

@@ -1,8 +1,10 @@
-"""The delivery job: one signed attempt of a delivery, logged in the commit that ends the job."""
+"""The delivery job: an endpoint's due deliveries sent at once, logged in the job's commit."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -11,9 +13,10 @@ import structlog
 
 from leap_connect.jobs.registry import JobContext, job_handler
 from leap_connect.kit.crypto import Encryptor
-from leap_connect.models import utc_now
+from leap_connect.models import WebhookEndpoint, utc_now
 from leap_connect.webhooks import repository, service
 from leap_connect.webhooks.delivery import (
+    Attempt,
     create_client,
     event_body,
     request_headers,
@@ -21,75 +24,96 @@ from leap_connect.webhooks.delivery import (
     signature_header,
 )
 from leap_connect.webhooks.events import DELIVER_JOB, PING
+from leap_connect.webhooks.repository import DueDelivery
 
 log = structlog.get_logger("leap_connect.webhooks")
 
 CLIENT_EXTRA = "webhook_http_client"
+# Deliveries one run of an endpoint's job sends at once. The run lasts as long as the slowest of
+# them (10 s at most); more that are due wait for the next run, which is queued to start at once.
+BATCH_SIZE = 50
 
 
 @job_handler(DELIVER_JOB)
-async def deliver_webhook(context: JobContext, payload: dict[str, Any]) -> None:
-    delivery_id = uuid.UUID(payload["delivery_id"])
-    attempt = int(payload["attempt"])
-    retry = int(payload["retry"])
-    # Read in the job's transaction: one transaction per attempt. It holds a connection while
-    # the partner answers (10 s at most), but no lock that a change or another delivery waits on.
-    loaded = await repository.load_for_attempt(context.session, delivery_id)
-    if loaded is None:
-        log.info("webhook_delivery_gone", delivery_id=str(delivery_id))  # endpoint deleted
+async def deliver_webhooks(context: JobContext, payload: dict[str, Any]) -> None:
+    endpoint_id = uuid.UUID(payload["webhook_endpoint_id"])
+    session = context.session
+    # One transaction for the batch: its deliveries stay locked (no other run sends them) while the
+    # partner answers, and their attempts commit with the job being done.
+    endpoint = await repository.endpoint_by_id(session, endpoint_id)
+    if endpoint is None:
+        log.info("webhook_endpoint_gone", webhook_endpoint_id=str(endpoint_id))  # and its log
         return
-    delivery, endpoint, event = loaded
-    if delivery.status != repository.PENDING or delivery.attempt_count != attempt - 1:
-        log.warning("webhook_attempt_stale", delivery_id=str(delivery_id), attempt=attempt)
-        return
-    if not endpoint.enabled and event.event_type != PING:
-        await service.fail_without_attempt(context.session, delivery.id)
-        return
-
-    attempted_at = utc_now()
-    encryptor = context.extras.get("encryptor") or _encryptor(
-        context.settings.encryption_keys.get_secret_value()
+    due = await repository.claim_due_deliveries(
+        session, endpoint_id, now=utc_now(), limit=BATCH_SIZE
     )
-    body = event_body(event)
-    message_id = str(event.id)
-    headers = request_headers(
-        static_headers=endpoint.headers,
-        message_id=message_id,
-        timestamp=attempted_at,
-        signature=signature_header(
-            service.signing_secrets(endpoint, encryptor, attempted_at),
+    if not endpoint.enabled:
+        # Queued before the endpoint was disabled; a ping is sent whatever the endpoint's state.
+        await service.fail_without_attempt(
+            session, [delivery.id for delivery in due if delivery.event.event_type != PING]
+        )
+        due = [delivery for delivery in due if delivery.event.event_type == PING]
+    if due:
+        attempts = await _send_all(context, endpoint, due)
+        statuses = await service.record_attempts(
+            session,
+            endpoint=endpoint,
+            attempts=attempts,
+            retry_delays=context.settings.webhook_retry_delays_seconds,
+        )
+        log.info("webhook_batch_sent", webhook_endpoint_id=str(endpoint_id), **statuses)
+    context.run_again_at = await service.next_run_at(session, endpoint_id)
+
+
+async def _send_all(
+    context: JobContext, endpoint: WebhookEndpoint, due: Sequence[DueDelivery]
+) -> list[Attempt]:
+    """Sign and send every delivery at once over the worker's client, in the order they fell due."""
+    client = _client(context)
+    settings = context.settings
+    encryptor = context.extras.get("encryptor") or _encryptor(
+        settings.encryption_keys.get_secret_value()
+    )
+    secrets = service.signing_secrets(endpoint, encryptor, utc_now())
+
+    async def attempt(delivery: DueDelivery) -> Attempt:
+        attempted_at = utc_now()
+        body = event_body(delivery.event)
+        message_id = str(delivery.event.id)
+        headers = request_headers(
+            static_headers=endpoint.headers,
             message_id=message_id,
             timestamp=attempted_at,
+            signature=signature_header(
+                secrets, message_id=message_id, timestamp=attempted_at, body=body
+            ),
+        )
+        outcome = await send(
+            client,
+            endpoint.url,
             body=body,
-        ),
-    )
-    outcome = await send(
-        _client(context),
-        endpoint.url,
-        body=body,
-        headers=headers,
-        time_limit=context.settings.webhook_timeout_seconds,
-        https_only=not context.settings.is_development,
-    )
-    status = await service.record_outcome(
-        context.session,
-        delivery=delivery,
-        endpoint=endpoint,
-        attempt=attempt,
-        retry=retry,
-        attempted_at=attempted_at,
-        outcome=outcome,
-        retry_delays=context.settings.webhook_retry_delays_seconds,
-    )
-    log.info(
-        "webhook_attempt",
-        delivery_id=str(delivery_id),
-        attempt=attempt,
-        status=status,
-        status_code=outcome.status_code,
-        duration_ms=outcome.duration_ms,
-        error=outcome.error,
-    )
+            headers=headers,
+            time_limit=settings.webhook_timeout_seconds,
+            https_only=not settings.is_development,
+        )
+        if not outcome.succeeded:
+            log.info(
+                "webhook_attempt_failed",
+                delivery_id=str(delivery.id),
+                attempt=delivery.attempt_count + 1,
+                status_code=outcome.status_code,
+                duration_ms=outcome.duration_ms,
+                error=outcome.error,
+            )
+        return Attempt(
+            delivery_id=delivery.id,
+            number=delivery.attempt_count + 1,
+            scheduled_retries=delivery.scheduled_retries,
+            attempted_at=attempted_at,
+            outcome=outcome,
+        )
+
+    return list(await asyncio.gather(*(attempt(delivery) for delivery in due)))
 
 
 def _client(context: JobContext) -> httpx.AsyncClient:

@@ -94,10 +94,7 @@ async def create_endpoint(
 
 @pytest.fixture
 async def worker(app_context: AppContext) -> AsyncIterator[Worker]:
-    """A worker in the test's event loop, one job at a time, polling often.
-
-    One at a time, a receiver that always answers gets events in the order they were recorded.
-    """
+    """A worker in the test's event loop, one job (an endpoint's batch) at a time, polling often."""
     extras: dict[str, Any] = {}
     async with in_process_worker(
         app_context.sessionmaker,

@@ -30,6 +30,8 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    until: threading.Event | None = None
+    """Answer only once this is set (a partner's server that hangs until the test lets it go)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Receiver:
             return Response("signature not valid", status_code=400)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.until is not None:
+            await asyncio.to_thread(reply.until.wait, 60)
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
     def app(self) -> Starlette:

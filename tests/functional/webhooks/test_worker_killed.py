@@ -1,9 +1,10 @@
-"""A `leap-connect worker` killed in the middle of a delivery loses nothing: another delivers."""
+"""A `leap-connect worker` killed in the middle of a batch loses nothing: another delivers it."""
 
 from __future__ import annotations
 
 import json
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
     started.stop_all()
 
 
-async def test_a_delivery_whose_worker_is_killed_is_made_by_another_worker_after_the_lease(
+async def test_deliveries_whose_worker_is_killed_are_made_by_another_worker_after_the_lease(
     api: httpx.AsyncClient,
     receiver: Receiver,
     app_context: AppContext,
@@ -49,36 +50,48 @@ async def test_a_delivery_whose_worker_is_killed_is_made_by_another_worker_after
     workers: Workers,
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
-    receiver.answer(Reply(200, delay=30))  # the first request hangs until the worker dies
-    event_id = await record_change(app_context, partner)
+    # The first worker's batch of three hangs until the worker dies.
+    receiver.answer(*[Reply(200, delay=30)] * 3)
+    event_ids = [await record_change(app_context, partner) for _ in range(3)]
 
-    async def delivery_state() -> tuple[str, int, str]:
+    async def delivery_states() -> list[tuple[str, int]]:
         async with app_context.sessionmaker() as session:
-            delivery = (await session.scalars(select(WebhookDelivery))).one()
-            job = (await session.scalars(select(Job).where(Job.kind == DELIVER_JOB))).one()
-        return delivery.status, delivery.attempt_count, job.status
+            rows = await session.scalars(select(WebhookDelivery))
+            return [(delivery.status, delivery.attempt_count) for delivery in rows]
 
-    async def request_arrived() -> bool:
-        return len(receiver.received) == 1
+    async def unfinished_jobs() -> list[str]:
+        async with app_context.sessionmaker() as session:
+            statement = select(Job.status).where(
+                Job.kind == DELIVER_JOB, Job.status != JobStatus.DONE
+            )
+            return list(await session.scalars(statement))
+
+    async def requests_arrived() -> bool:
+        return len(receiver.received) == 3
 
     first = workers.start()
-    await eventually(request_arrived, "the first worker sends the webhook")
+    # Generous waits: a worker process takes long to start on a busy test machine.
+    await eventually(requests_arrived, "the first worker sends the batch", timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    assert await delivery_state() == ("PENDING", 0, JobStatus.RUNNING)
+    assert await delivery_states() == [("PENDING", 0)] * 3
+    assert await unfinished_jobs() == [JobStatus.RUNNING]
 
     second = workers.start()
 
     async def delivered() -> bool:
-        return (await delivery_state())[0] == "SUCCEEDED"
+        return {status for status, _ in await delivery_states()} == {"SUCCEEDED"}
 
-    await eventually(delivered, "the second worker delivers it")
+    await eventually(delivered, "the second worker delivers them", timeout=60)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=10) == 0, workers.logs()
 
-    # The receiver got the event again, with the same webhook-id to tell it is a repeat.
-    assert [item.headers["webhook-id"] for item in receiver.received] == [event_id, event_id]
-    assert [event["webhook_event_id"] for event in receiver.events] == [event_id, event_id]
-    [delivery] = await deliveries(api, endpoint["webhook_endpoint_id"])
-    assert delivery["status"] == "SUCCEEDED"
-    assert [attempt["status_code"] for attempt in delivery["attempts"]] == [200]
+    # The receiver got each event again, with the same webhook-id to tell it is a repeat.
+    assert Counter(item.headers["webhook-id"] for item in receiver.received) == dict.fromkeys(
+        event_ids, 2
+    )
+    assert len(receiver.events) == 6
+    log = await deliveries(api, endpoint["webhook_endpoint_id"])
+    assert sorted(delivery["webhook_event_id"] for delivery in log) == sorted(event_ids)
+    assert [[attempt["status_code"] for attempt in d["attempts"]] for d in log] == [[200]] * 3
+    assert await unfinished_jobs() == []
