@@ -21,6 +21,7 @@ from leap_connect.connect.endpoints import router as journey_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
 from leap_connect.esign.endpoints import router as terms_router
+from leap_connect.kit.admission import AdmissionMiddleware
 from leap_connect.kit.body_limit import BodySizeLimitMiddleware
 from leap_connect.kit.deps import AppContext
 from leap_connect.kit.observability import (
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers[Exception])
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
     # The customer journey first: its landing page, for link names no other route can have (see
     # connect/endpoints.py), then its other steps; routes are tried in order, and these are busiest.

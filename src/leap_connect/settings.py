@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".leap-connect")
     database_url: str | None = None
     database_pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)
+    # Requests one process works on at once; more wait their turn (kit/admission.py).
+    max_concurrent_requests: int = Field(default=32, ge=1)
     base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)
