@@ -157,7 +157,11 @@ async def load(
                 client.cookies.clear()  # a new customer in a new browser
                 began = time.perf_counter()
                 try:
-                    browser = await journey(client, sandbox, f"bench-{number}-{count}")
+                    # A new customer of the utility each time, with a meter of their own.
+                    reference = f"bench-{number}-{count}"
+                    browser = await journey(
+                        client, sandbox, reference, username=f"residential+{reference}"
+                    )
                 except (AssertionError, httpx.HTTPError) as error:
                     if measuring:
                         run.failures.append(f"{type(error).__name__}: {str(error)[:200]}")

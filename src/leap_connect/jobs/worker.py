@@ -393,7 +393,7 @@ async def run_worker(
     configure_logging(settings.log_level)
     modules = import_handler_modules(os.environ.get(JOB_MODULES_VARIABLE))
     stop = stop or asyncio.Event()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     worker = Worker(
         create_sessionmaker(engine),
         settings,
