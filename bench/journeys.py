@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
-from tests.support.journeys import journey, seed
+from tests.support.journeys import journey, journey_step, seed
 from tests.support.sandbox import pge_variables, sandbox_process
 from tests.support.server import free_port, running
 
@@ -115,11 +115,7 @@ def step_name(response: httpx.Response, app_base: str) -> str:
     method, path = response.request.method, urlsplit(str(response.url)).path
     if not str(response.url).startswith(app_base):
         return "sandbox: sign-in page" if method == "GET" else "sandbox: sign in (approve)"
-    if path.startswith("/connect/callback/"):
-        return "callback"
-    if path.startswith("/connect/sessions/"):
-        return "session page" if method == "GET" else "finish (continue)"
-    return "landing" if method == "GET" else "choose utility"
+    return journey_step(method, path)
 
 
 @dataclass
@@ -208,7 +204,7 @@ STEP_ORDER = [
     "sandbox: sign in (approve)",
     "callback",
     "session page",
-    "finish (continue)",
+    "finish",
 ]
 
 

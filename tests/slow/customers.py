@@ -17,20 +17,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from leap_connect.models import ConnectSession, Meter, UtilityAuthorization
-from tests.support.journeys import journey
+from tests.support.journeys import journey, journey_step
 
 # The journey's requests to Leap Connect, in order; the sandbox utility's own pages come between
 # the choice of utility and the callback.
 STEPS = ("landing", "choose utility", "callback", "session page", "finish")
-
-
-def step_of(request: httpx.Request) -> str:
-    path = request.url.path
-    if path.startswith("/connect/callback/"):
-        return "callback"
-    if path.startswith("/connect/sessions/"):
-        return "finish" if request.method == "POST" else "session page"
-    return "choose utility" if request.method == "POST" else "landing"
 
 
 @dataclass
@@ -107,7 +98,13 @@ class Customers:
             now = time.monotonic()
             elapsed = now - request.extensions["started"]
             record.seen.append(
-                Seen(step_of(request), response.status_code, retry_after, elapsed, now)
+                Seen(
+                    journey_step(request.method, request.url.path),
+                    response.status_code,
+                    retry_after,
+                    elapsed,
+                    now,
+                )
             )
             if response.status_code >= 400 and not (response.status_code == 503 and retry_after):
                 self.failures.append(f"{response.status_code} {request.method} {request.url}")

@@ -57,3 +57,12 @@ async def journey(
     finished = await browser.submit(session_page, button=("action", "continue"), follow=False)
     assert finished.status == 303, finished.text
     return browser
+
+
+def journey_step(method: str, path: str) -> str:
+    """Which step of `journey` a request to Leap Connect is, from its method and path."""
+    if path.startswith("/connect/callback/"):
+        return "callback"
+    if path.startswith("/connect/sessions/"):
+        return "finish" if method == "POST" else "session page"
+    return "choose utility" if method == "POST" else "landing"

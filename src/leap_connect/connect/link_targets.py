@@ -82,9 +82,6 @@ class LinkTargetCache:
         if not task.cancelled():
             task.exception()  # retrieved here too, in case every waiter went away
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 def link_target_cache(context: AppContext) -> LinkTargetCache:
     cache = context.extras.get(_CACHE)

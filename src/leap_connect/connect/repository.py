@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.models import ConnectFlow, ConnectSession, Organization, UtilityAuthorization
@@ -90,22 +90,22 @@ async def get_authorization_by_state(
     session: AsyncSession, state_hmac: str
 ) -> tuple[UtilityAuthorization, ConnectSession] | None:
     """The attempt a callback's `state` names, with its connect session, in one round trip."""
-    result = await session.execute(
-        select(UtilityAuthorization, ConnectSession)
-        .join(ConnectSession, ConnectSession.id == UtilityAuthorization.connect_session_id)
-        .where(UtilityAuthorization.state_hmac == state_hmac)
-    )
-    row = result.one_or_none()
-    return None if row is None else (row[0], row[1])
+    return await _authorization_with_session(session, UtilityAuthorization.state_hmac == state_hmac)
 
 
 async def get_authorization_with_session(
     session: AsyncSession, authorization_id: uuid.UUID
 ) -> tuple[UtilityAuthorization, ConnectSession] | None:
+    return await _authorization_with_session(session, UtilityAuthorization.id == authorization_id)
+
+
+async def _authorization_with_session(
+    session: AsyncSession, condition: ColumnElement[bool]
+) -> tuple[UtilityAuthorization, ConnectSession] | None:
     result = await session.execute(
         select(UtilityAuthorization, ConnectSession)
         .join(ConnectSession, ConnectSession.id == UtilityAuthorization.connect_session_id)
-        .where(UtilityAuthorization.id == authorization_id)
+        .where(condition)
     )
     row = result.one_or_none()
     return None if row is None else (row[0], row[1])

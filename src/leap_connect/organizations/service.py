@@ -230,12 +230,10 @@ def recently_verified_api_key(secret_key: str, token: str) -> VerifiedApiKey | N
 async def authenticate_api_key(
     session: AsyncSession, secret_key: str, token: str
 ) -> VerifiedApiKey | None:
+    """Look the key up (callers ask `recently_verified_api_key` first) and remember it if valid."""
     if not token_checksum_ok(token, API_KEY_PREFIX):
         return None
     token_hmac = keyed_hash(secret_key, token)
-    verified = verified_keys.get(token_hmac)
-    if verified is not None:
-        return verified
     started, revocations = time.monotonic(), verified_keys.revocations
     api_key = await repository.get_api_key_by_hmac(session, token_hmac)
     if api_key is None or api_key.revoked_at is not None:

@@ -111,12 +111,11 @@ async def test_customers_missing_the_same_link_at_once_share_one_read(
     app_context: AppContext, statements: list[str]
 ) -> None:
     await create_partner(app_context)
-    cache = LinkTargetCache(app_context.sessionmaker, clock=Clock())
     statements.clear()
-    one = await cache.get("acme", "ca-homes")
+    one = await LinkTargetCache(app_context.sessionmaker, clock=Clock()).get("acme", "ca-homes")
     alone = len(statements)
-    cache.clear()
     statements.clear()
+    cache = LinkTargetCache(app_context.sessionmaker, clock=Clock())
     targets = await asyncio.gather(*(cache.get("acme", "ca-homes") for _ in range(20)))
     assert len(statements) == alone
     assert {target.flow.id for target in targets} == {one.flow.id}
