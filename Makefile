@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NODE_STAMP := node_modules/.installed
 
 .PHONY: run test test-slow lint bench browser clean
 
@@ -15,15 +14,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# axe-core, which the accessibility tests inject into each page (tests/e2e/test_accessibility.py).
-$(NODE_STAMP): package.json
-	npm install --no-audit --no-fund
-	touch $(NODE_STAMP)
-
 run: $(STAMP)
 	$(BIN)/leap-connect demo
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP)
 	$(BIN)/pytest -n 2
 
 # The long reliability tests (issue 9); pytest's "no tests collected" (5) is not a failure here.

@@ -21,11 +21,25 @@ from leap_connect.kit.deps import AppContext
 from leap_connect.migrations import runner
 from leap_connect.models import Base
 from leap_connect.settings import Settings
+from tests.support import reference_data
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
-GREENBUTTON_DIR = Path(os.environ.get("LEAP_CONNECT_GREENBUTTON_DIR", SHARED_DIR / "greenbutton"))
 BASE_URL = "http://testserver"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line saying how many reference-data tests were skipped, and how to run them."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if reference_data.SKIP_REASON in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} reference-data tests skipped: set {reference_data.VARIABLE} to the"
+            " folder holding greenbutton/ and leap/ to run them (README, Reference data)",
+            yellow=True,
+        )
 
 
 def worker_name() -> str:

@@ -48,7 +48,9 @@ API_PREFIXES = ("/v2", "/openapi.json", "/connect/webhooks")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(
+        settings.log_level, settings.log_format, development=settings.env == "development"
+    )
     engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     runtime = build_runtime(settings)
     context = AppContext(

@@ -136,6 +136,13 @@ def db_upgrade() -> None:
     typer.echo("database is up to date")
 
 
+@db_app.command("heads")
+def db_heads() -> None:
+    """Print the migration heads, one per line; more than one means the chain forked: merge them."""
+    for head in runner.heads():
+        typer.echo(head)
+
+
 # --- orgs -----------------------------------------------------------------------------------------
 
 

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     utilities: dict[str, UtilitySettings] = Field(default_factory=dict)
     http_timeout_seconds: float = 10.0
     log_level: str = "INFO"
+    # `auto`: coloured text at a terminal in development, JSON lines everywhere else.
+    log_format: Literal["auto", "json", "console"] = "auto"
     # The certificate (PEM, then any intermediates) and key that sign agreement PDFs; when absent,
     # one is generated at first use and kept, encrypted, in the database.
     signing_certificate: Path | None = None

@@ -1,17 +1,17 @@
 """axe-core in a real Chromium finds no serious or critical problem on any portal or journey page.
 
-axe-core comes from npm (package.json; `make test` installs it) and is injected into each page as it
-stands, at a phone's width, after the page has done what its script does.
+axe-core comes from the `axe-playwright-python` package (a test extra: `make test` installs it) and
+runs on each page as it stands, at a phone's width, after the page has done what its script does.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Screenshots
@@ -21,17 +21,7 @@ from tests.support.server import leap_connect_server
 
 pytestmark = pytest.mark.e2e
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    if not AXE.exists():
-        if os.environ.get("CI") or os.environ.get("LEAP_CONNECT_REQUIRE_BROWSER"):
-            pytest.fail(f"axe-core not found at {AXE}; run `npm install` (make test does)")
-        pytest.skip("axe-core is not installed here; `npm install` (or make test) installs it")
-    return AXE.read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -44,20 +34,16 @@ def server(database_url: str, tmp_path: Path) -> Iterator[str]:
 class Audit:
     """Runs axe on each page it is shown and keeps what it found, page by page."""
 
-    def __init__(self, page: Page, axe_source: str, screenshots: Screenshots) -> None:
+    def __init__(self, page: Page, screenshots: Screenshots) -> None:
         self.page = page
-        self.axe_source = axe_source
+        self.axe = Axe()
         self.screenshots = screenshots
         self.findings: dict[str, list[str]] = {}
 
     def check(self, name: str) -> None:
         self.page.wait_for_load_state("load")
-        if not self.page.evaluate("typeof window.axe === 'object'"):
-            # Evaluated through the DevTools protocol, so the page's strict CSP does not block it.
-            self.page.evaluate(self.axe_source)
-        results: dict[str, Any] = self.page.evaluate(
-            "async () => await axe.run(document, { resultTypes: ['violations'] })"
-        )
+        # Injected through the DevTools protocol, so the page's strict CSP does not block it.
+        results: dict[str, Any] = self.axe.run(self.page).response
         self.findings[name] = [
             f"{violation['id']} ({violation['impact']}): {violation['help']} — "
             + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
@@ -76,8 +62,8 @@ class Audit:
 
 
 @pytest.fixture
-def audit(page: Page, axe_source: str, screenshots: Screenshots) -> Audit:
-    return Audit(page, axe_source, screenshots)
+def audit(page: Page, screenshots: Screenshots) -> Audit:
+    return Audit(page, screenshots)
 
 
 def test_every_portal_page_passes_axe(server: str, page: Page, audit: Audit) -> None:

@@ -59,16 +59,10 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
     request: pytest.FixtureRequest,
 ) -> None:
     # Imported here: the accessibility tests import this module's seed.
-    from tests.e2e.test_accessibility import AXE, Audit
+    from tests.e2e.test_accessibility import Audit
 
-    audit = Audit(page, AXE.read_text(encoding="utf-8") if AXE.exists() else "", screenshots)
-
-    def check(name: str) -> None:
-        """axe where it is installed (its own test says when it is not); a screenshot always."""
-        if audit.axe_source:
-            audit.check(name)
-        else:
-            screenshots.take(name)
+    audit = Audit(page, screenshots)
+    check = audit.check
 
     base_url = server
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)

@@ -390,7 +390,9 @@ async def run_worker(
     The first signal lets running jobs finish; a second abandons them to their leases. With `once`,
     run what is due now and return.
     """
-    configure_logging(settings.log_level)
+    configure_logging(
+        settings.log_level, settings.log_format, development=settings.env == "development"
+    )
     modules = import_handler_modules(os.environ.get(JOB_MODULES_VARIABLE))
     stop = stop or asyncio.Event()
     engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)

@@ -1,4 +1,4 @@
-"""Structured JSON logs with a request ID, and Prometheus request metrics by route."""
+"""Structured logs with a request ID (JSON, or text at a terminal), and request metrics by route."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -19,18 +19,44 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REQUEST_ID_HEADER = "x-request-id"
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level)
+LogFormat = Literal["auto", "json", "console"]
+
+
+def configure_logging(
+    level: str = "INFO",
+    log_format: LogFormat = "auto",
+    *,
+    development: bool = True,
+    stream: TextIO | None = None,
+) -> None:
+    """JSON lines for machines; coloured text for a person at a terminal in development.
+
+    `auto` picks coloured text only when the output is a terminal and the instance runs in
+    development, so production, CI and redirected output always get JSON.
+    """
+    stream = stream or sys.stdout
+    human = log_format == "console" or (log_format == "auto" and development and stream.isatty())
+    renderer: list[structlog.typing.Processor] = (
+        [
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+            structlog.dev.ConsoleRenderer(colors=stream.isatty()),
+        ]
+        if human
+        else [
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ]
+    )
+    logging.basicConfig(format="%(message)s", stream=stream, level=level)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
 import secrets
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 from xml.etree.ElementTree import Element
@@ -44,6 +42,7 @@ from leap_connect.sandbox.green_button import (
     create_sandbox_app,
     create_sandbox_custodians,
 )
+from tests.support.reference_data import green_button_file
 
 BASE = "http://127.0.0.1:8000"
 CUSTODIAN_BASE = f"{BASE}/sandbox/pge"
@@ -54,12 +53,6 @@ SCOPE = "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=monthly;History
 NOW = datetime(2025, 6, 15, 12, 30, tzinfo=UTC)
 SLOW_SECONDS = 0.4
 
-GREENBUTTON_DIR = Path(
-    os.environ.get(
-        "LEAP_CONNECT_GREENBUTTON_DIR",
-        Path(__file__).resolve().parents[4] / "shared" / "greenbutton",
-    )
-)
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"
 CUST = "{http://naesb.org/espi/customer}"
@@ -801,20 +794,21 @@ async def test_the_client_token_lists_the_clients_authorizations(http: httpx.Asy
     assert uris == {first["authorizationURI"], second["authorizationURI"]}
 
 
-# --- every document validates against the ESPI schemas --------------------------------------
+# --- every document validates against the ESPI schemas (reference data) ---------------------
 
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, xmlschema.XMLSchema]:
+    """The official ESPI and customer schemas, by namespace."""
     with warnings.catch_warnings():
         # The schemas import atom.xsd, which is not shipped; the ESPI content does not need it.
         warnings.simplefilter("ignore")
         return {
             "http://naesb.org/espi": xmlschema.XMLSchema(
-                str(GREENBUTTON_DIR / "openespi-espi.xsd")
+                str(green_button_file("openespi-espi.xsd"))
             ),
             "http://naesb.org/espi/customer": xmlschema.XMLSchema(
-                str(GREENBUTTON_DIR / "openespi-customer.xsd")
+                str(green_button_file("openespi-customer.xsd"))
             ),
         }
 

@@ -21,7 +21,7 @@ from leap_connect.utilities.connector import (
     ServiceAddress,
     Tokens,
 )
-from leap_connect.utilities.registry import UTILITIES_BY_ID
+from leap_connect.utilities.registry import UTILITIES_BY_ID, Protocol, Utility
 from leap_connect.utilities.utilityapi import (
     UtilityApiConnector,
     UtilityApiEndpoints,
@@ -32,7 +32,8 @@ from leap_connect.utilities.utilityapi import (
     webhook_signature,
     webhook_signature_ok,
 )
-from tests.conftest import GREENBUTTON_DIR
+from tests.support.reference_data import green_button_file
+from tests.support.utilityapi_answers import utilityapi_authorization
 
 API = "https://utilityapi.example"
 START = AuthorizationStart(
@@ -40,14 +41,7 @@ START = AuthorizationStart(
 )
 
 TOKENS = Tokens(access_token="12345", refresh_token=None, expires_at=None, scope=None)
-
-
-def eddie_authorization(**changes: Any) -> dict[str, Any]:
-    """UtilityAPI's own example authorization object, with changes."""
-    authorization: dict[str, Any] = json.loads(
-        (GREENBUTTON_DIR / "eddie-authorization.json").read_text()
-    )
-    return {**authorization, **changes}
+CECONY = UTILITIES_BY_ID["cecony-utilityapi"]
 
 
 def meter(uid: str, service_identifier: str | None, **changes: Any) -> dict[str, Any]:
@@ -72,10 +66,10 @@ def meter(uid: str, service_identifier: str | None, **changes: Any) -> dict[str,
 
 
 def connector(
-    handler: Callable[[httpx.Request], httpx.Response], utility_id: str = "cecony-utilityapi"
+    handler: Callable[[httpx.Request], httpx.Response], utility: Utility = CECONY
 ) -> UtilityApiConnector:
     return UtilityApiConnector(
-        UTILITIES_BY_ID[utility_id],
+        utility,
         UtilityApiEndpoints(
             form_url="https://utilityapi.example/authorize/acme?lang=en",
             api_base_url=API,
@@ -107,8 +101,10 @@ async def test_referral_is_resolved_with_the_bearer_token_and_meters_included() 
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        body = eddie_authorization(
-            utility="CECONY", meters={"meters": [meter("321", "SID-1")], "next": None}
+        body = utilityapi_authorization(
+            uid="48213",
+            expires="2027-03-10T15:00:00.250000+00:00",
+            meters={"meters": [meter("321", "SID-1")], "next": None},
         )
         return httpx.Response(200, json={"authorizations": [body], "next": None})
 
@@ -118,9 +114,9 @@ async def test_referral_is_resolved_with_the_bearer_token_and_meters_included() 
     assert request.url.path == "/api/v2/authorizations"
     assert dict(request.url.params) == {"referrals": "ref-9", "include": "meters"}
     assert request.headers["authorization"] == "Bearer token-1"
-    assert result.utility_authorization_ref == "12345"
-    assert result.resource_uri == f"{API}/api/v2/authorizations/12345"
-    assert result.expires_at == datetime(2019, 1, 1, 12, 30, 24, 653422, tzinfo=UTC)
+    assert result.utility_authorization_ref == "48213"
+    assert result.resource_uri == f"{API}/api/v2/authorizations/48213"
+    assert result.expires_at == datetime(2027, 3, 10, 15, 0, 0, 250000, tzinfo=UTC)
     assert result.meters_pending is False
     (found,) = result.meters
     assert found.utility_meter_id == "SID-1"
@@ -138,18 +134,18 @@ async def test_referral_is_resolved_with_the_bearer_token_and_meters_included() 
 
 
 async def test_authorization_without_meters_yet_completes_with_meters_pending() -> None:
-    body = eddie_authorization(utility="CECONY", meters={"meters": [], "next": None})
+    body = utilityapi_authorization(uid="48213", meters={"meters": [], "next": None})
     answer = httpx.Response(200, json={"authorizations": [body], "next": None})
 
     result = await connector(lambda request: answer).complete(START, {"referral": "r"})
 
     assert result.meters == ()
     assert result.meters_pending is True
-    assert result.tokens is not None and result.tokens.access_token == "12345"
+    assert result.tokens is not None and result.tokens.access_token == "48213"
 
 
 async def test_authorization_for_another_utility_than_the_attempt_is_refused() -> None:
-    body = eddie_authorization()  # UtilityAPI's example is a PG&E authorization
+    body = utilityapi_authorization(utility="PG&E")
     answer = httpx.Response(200, json={"authorizations": [body], "next": None})
 
     with pytest.raises(ConnectorError) as refused:
@@ -172,13 +168,13 @@ async def test_referral_lookup_is_asked_again_after_a_503() -> None:
     answers = [
         httpx.Response(503),
         httpx.Response(
-            200, json={"authorizations": [eddie_authorization(utility="CECONY")], "next": None}
+            200, json={"authorizations": [utilityapi_authorization(uid="48213")], "next": None}
         ),
     ]
 
     result = await connector(lambda request: answers.pop(0)).complete(START, {"referral": "r"})
 
-    assert result.utility_authorization_ref == "12345"
+    assert result.utility_authorization_ref == "48213"
     assert answers == []
 
 
@@ -234,7 +230,7 @@ async def test_revoke_posts_to_the_authorizations_revoke_endpoint() -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json=eddie_authorization(is_revoked=True))
+        return httpx.Response(200, json=utilityapi_authorization(is_revoked=True))
 
     await connector(answer).revoke(TOKENS)
 
@@ -386,7 +382,7 @@ async def test_meters_on_further_pages_are_found_but_only_at_utilityapi() -> Non
         seen.append(str(request.url))
         if request.url.path == "/api/v2/authorizations":
             listing = {"meters": [meter("1", "SID-1")], "next": f"{API}/api/v2/meters?page=2"}
-            body = eddie_authorization(utility="CECONY", meters=listing)
+            body = utilityapi_authorization(meters=listing)
             return httpx.Response(200, json={"authorizations": [body], "next": None})
         page = {"meters": [meter("2", "SID-2")], "next": "https://elsewhere.example/steal"}
         return httpx.Response(200, json=page)
@@ -403,9 +399,52 @@ async def test_meters_on_further_pages_are_found_but_only_at_utilityapi() -> Non
     [({}, None), (None, None), ({"months": 12, "bills": True}, '{"bills":true,"months":12}')],
 )
 async def test_the_scope_the_customer_granted_is_kept(scope: object, granted: str | None) -> None:
-    body = eddie_authorization(utility="CECONY", scope=scope)
+    body = utilityapi_authorization(scope=scope)
     answer = httpx.Response(200, json={"authorizations": [body], "next": None})
 
     result = await connector(lambda request: answer).complete(START, {"referral": "r"})
 
     assert result.tokens is not None and result.tokens.scope == granted
+
+
+# --- against UtilityAPI's own example (reference data) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def utilityapis_example() -> dict[str, Any]:
+    """UtilityAPI's documented example authorization object."""
+    example: dict[str, Any] = json.loads(green_button_file("eddie-authorization.json").read_text())
+    return example
+
+
+def keys_of(value: object) -> object:
+    """The keys of a JSON document, nested, without its values (a list by its first item)."""
+    if isinstance(value, dict):
+        return {key: keys_of(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [keys_of(item) for item in value[:1]]
+    return None
+
+
+def test_our_authorization_answers_have_the_keys_of_utilityapis_example(
+    utilityapis_example: dict[str, Any],
+) -> None:
+    assert keys_of(utilityapi_authorization()) == keys_of(utilityapis_example)
+
+
+async def test_utilityapis_example_authorization_is_read_as_it_comes(
+    utilityapis_example: dict[str, Any],
+) -> None:
+    # The example is a PG&E authorization, a utility UtilityAPI serves that Connect does not list.
+    pge = Utility("pge-utilityapi", "Pacific Gas & Electric", "PG&E", "CAISO", Protocol.UTILITYAPI)
+    answer = httpx.Response(200, json={"authorizations": [utilityapis_example], "next": None})
+
+    result = await connector(lambda request: answer, pge).complete(START, {"referral": "r"})
+
+    assert result.utility_authorization_ref == "12345"
+    assert result.resource_uri == f"{API}/api/v2/authorizations/12345"
+    assert result.expires_at == datetime(2019, 1, 1, 12, 30, 24, 653422, tzinfo=UTC)
+    assert result.tokens == Tokens(
+        access_token="12345", refresh_token=None, expires_at=None, scope=None
+    )
+    assert (result.meters, result.meters_pending) == ((), True)

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from leap_connect.sandbox.utilityapi_http import create_utilityapi_app
-from tests.conftest import GREENBUTTON_DIR
+from tests.support.reference_data import green_button_file
 
 CALLBACK = "https://connect.example/connect/callback/cecony-utilityapi"
 WEBHOOK_URL = "https://connect.example/connect/webhooks/utilityapi"
@@ -173,7 +174,7 @@ async def test_wrong_password_shows_the_form_again_and_authorizes_nothing(
     assert "do not match a customer" in response.text
 
 
-async def test_authorization_has_utilityapi_fields_and_its_meters_appear_after_the_delay(
+async def test_authorization_is_pending_until_its_meters_appear_after_the_delay(
     utilityapi: httpx.AsyncClient, clock: Clock
 ) -> None:
     params = redirect_params(await sign_in(utilityapi))
@@ -183,8 +184,6 @@ async def test_authorization_has_utilityapi_fields_and_its_meters_appear_after_t
     clock.now += timedelta(seconds=30)
     ready = await authorization_by_referral(utilityapi, params["referral"])
 
-    eddie = json.loads((GREENBUTTON_DIR / "eddie-authorization.json").read_text())
-    assert set(eddie) - {"exports"} <= set(pending)
     assert pending["referrals"] == [params["referral"]]
     assert (pending["status"], pending["meters"]) == ("pending", {"meters": [], "next": None})
     assert (ready["status"], ready["is_revoked"], ready["utility"]) == ("updated", False, "CECONY")
@@ -210,6 +209,24 @@ async def test_authorization_has_utilityapi_fields_and_its_meters_appear_after_t
         "/api/v2/meters", params={"authorizations": str(ready["uid"])}, headers=AUTH
     )
     assert [m["uid"] for m in listed.json()["meters"]] == [m["uid"] for m in meters["meters"]]
+
+
+@pytest.fixture(scope="module")
+def utilityapis_example() -> dict[str, Any]:
+    """UtilityAPI's documented example authorization object (reference data)."""
+    example: dict[str, Any] = json.loads(green_button_file("eddie-authorization.json").read_text())
+    return example
+
+
+async def test_a_pending_authorization_has_every_field_of_utilityapis_example(
+    utilityapi: httpx.AsyncClient, utilityapis_example: dict[str, Any]
+) -> None:
+    referral = redirect_params(await sign_in(utilityapi))["referral"]
+
+    pending = await authorization_by_referral(utilityapi, referral)
+
+    assert pending["status"] == "pending"
+    assert set(utilityapis_example) <= set(pending)
 
 
 async def test_the_same_customer_keeps_the_same_services_in_every_authorization(
