@@ -18,9 +18,9 @@ from leap_connect import __version__
 from leap_connect.api.router import router as api_router
 from leap_connect.connect.endpoints import any_link_router, landing_router
 from leap_connect.connect.endpoints import router as journey_router
+from leap_connect.connect.terms_pages import router as terms_router
 from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.demo.endpoints import router as demo_router
-from leap_connect.esign.endpoints import router as terms_router
 from leap_connect.kit.admission import AdmissionMiddleware
 from leap_connect.kit.body_limit import BodySizeLimitMiddleware
 from leap_connect.kit.deps import AppContext
@@ -34,12 +34,12 @@ from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR, create_templates
+from leap_connect.meters.utilityapi_webhooks import router as utility_callbacks_router
 from leap_connect.ops.endpoints import router as ops_router
 from leap_connect.portal.endpoints import router as portal_router
 from leap_connect.runtime import build_runtime
 from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
-from leap_connect.utilities.endpoints import router as utility_callbacks_router
 
 log = structlog.get_logger("leap_connect.app")
 

@@ -13,7 +13,7 @@ from leap_connect.connect.links import (
     LinkError,
     build_link,
     parse_ref_id,
-    parse_requested_utilities,
+    utilities_named_in_link,
 )
 from leap_connect.connect.schemas import ConnectSessionOut, connect_session_out
 from leap_connect.kit.pagination import (
@@ -75,9 +75,9 @@ async def create_link(
                 "message": f'{organization.name} has no enabled flow named "{flow_name}".',
             }
         )
-    elif any(value.strip(" ,") for value in requested_utilities):
+    else:
         try:
-            requested = parse_requested_utilities(requested_utilities, offered=flow.utility_ids)
+            requested = utilities_named_in_link(requested_utilities, offered=flow.utility_ids)
         except LinkError as error:
             errors.append({"field": "requested_utilities", "message": error.message})
     reference: str | None = None

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.convertors import register_url_convertor
 
-from leap_connect.connect import service
+from leap_connect.connect import service, terms
 from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
 from leap_connect.connect.link_targets import link_target_cache
 from leap_connect.connect.links import FlowNameConvertor, PartnerNameConvertor
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
 from leap_connect.db import transaction
-from leap_connect.esign import service as terms
 from leap_connect.kit.csrf import (
     csrf_token,
     ensure_browser_id,

@@ -40,7 +40,8 @@ class PartnerNameConvertor(StringConvertor):
 
 @dataclass(frozen=True, slots=True)
 class LinkRequest:
-    requested_utilities: tuple[str, ...]
+    requested_utilities: tuple[str, ...]  # what the customer may connect
+    named_utilities: tuple[str, ...]  # what the link itself names (none: all the flow offers)
     ref_id: str | None
 
 
@@ -74,6 +75,13 @@ def parse_requested_utilities(values: Iterable[str], *, offered: Sequence[str]) 
     return tuple(requested)
 
 
+def utilities_named_in_link(values: Sequence[str], *, offered: Sequence[str]) -> tuple[str, ...]:
+    """The utilities a new link names, checked like `requestedUtilities`; none when `values` name
+    none, so the link asks, when opened, for whatever the flow offers then."""
+    requested = parse_requested_utilities(values, offered=offered)
+    return requested if _names_any(values) else ()
+
+
 def parse_ref_id(value: str | None) -> str | None:
     """A Reference ID is 1–255 printable US-ASCII characters; absent or empty means none."""
     if value is None or value == "":
@@ -98,8 +106,11 @@ def parse_link(
 ) -> LinkRequest:
     if len(ref_ids) > 1:
         raise LinkError("refId", "refId is given more than once; a link carries one Reference ID.")
+    requested = parse_requested_utilities(requested_utilities, offered=offered)
+    named = requested if _names_any(requested_utilities) else ()
     return LinkRequest(
-        requested_utilities=parse_requested_utilities(requested_utilities, offered=offered),
+        requested_utilities=requested,
+        named_utilities=named,
         ref_id=parse_ref_id(ref_ids[0] if ref_ids else None),
     )
 
@@ -119,6 +130,10 @@ def build_link(
         query["refId"] = ref_id
     path = f"{base_url.rstrip('/')}/{quote(org_name, safe='')}/{quote(url_friendly_title, safe='')}"
     return f"{path}?{urlencode(query, quote_via=quote, safe=',')}" if query else path
+
+
+def _names_any(values: Iterable[str]) -> bool:
+    return any(value.strip(" ,") for value in values)
 
 
 def _plural(noun: str, items: Sequence[str]) -> str:

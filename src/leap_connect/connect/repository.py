@@ -38,6 +38,20 @@ async def get_connect_session(
     return await session.get(ConnectSession, connect_session_id)
 
 
+async def lock_connect_session(
+    session: AsyncSession, connect_session_id: uuid.UUID
+) -> ConnectSession | None:
+    """The session row, locked until the transaction ends (PostgreSQL; SQLite has one writer),
+    so a double-clicked Sign records one agreement."""
+    result = await session.execute(
+        select(ConnectSession)
+        .where(ConnectSession.id == connect_session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
 async def get_connect_session_with_flow(
     session: AsyncSession, connect_session_id: uuid.UUID
 ) -> tuple[ConnectSession, ConnectFlow, Organization] | None:

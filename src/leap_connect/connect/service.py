@@ -13,12 +13,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.connect import events, repository
+from leap_connect.connect import events, repository, terms
 from leap_connect.connect.links import LinkError, parse_link
-from leap_connect.esign import service as terms
+from leap_connect.esign import service as esign
 from leap_connect.kit.crypto import Encryptor, keyed_hash, sign
 from leap_connect.kit.problems import LeapConnectError, NotFound
 from leap_connect.meters import repository as meters_repository
+from leap_connect.meters.discovery import enqueue_meter_discovery
 from leap_connect.meters.service import record_meters
 from leap_connect.models import (
     ConnectFlow,
@@ -32,7 +33,6 @@ from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import EMAIL
 from leap_connect.utilities.connector import AuthorizationResult, AuthorizationStart, Connector
 from leap_connect.utilities.registry import UTILITIES_BY_ID, Utility
-from leap_connect.utilities.service import enqueue_meter_discovery
 
 STATE_LIFETIME = timedelta(minutes=15)
 OPEN_STATUSES = ("CREATED", "UPDATED")
@@ -98,7 +98,7 @@ async def find_link_target(
             f"{organization.display_name} has no sign-up page at this address. "
             "Please check the link you were given."
         )
-    terms_customer_types = await terms.customer_types_with_terms(session, flow.id)
+    terms_customer_types = await esign.customer_types_with_terms(session, flow.id)
     return LinkTarget(organization, flow, terms_customer_types)
 
 
@@ -110,9 +110,12 @@ def landing_for(
         link = parse_link(requested_values, ref_values, offered=target.flow.utility_ids)
     except LinkError as error:
         raise BadLink(error.message) from None
-    explicit = link.requested_utilities if any(v.strip(" ,") for v in requested_values) else ()
     return Landing(
-        target.organization, target.flow, explicit, link.ref_id, target.terms_customer_types
+        target.organization,
+        target.flow,
+        link.named_utilities,
+        link.ref_id,
+        target.terms_customer_types,
     )
 
 

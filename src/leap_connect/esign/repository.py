@@ -11,9 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leap_connect.models import (
     Agreement,
     AgreementMeter,
-    ConnectSession,
     Document,
-    Meter,
     SigningKey,
 )
 
@@ -98,29 +96,6 @@ def add_agreement_meters(
     session.add_all(
         AgreementMeter(agreement_id=agreement_id, meter_id=meter_id) for meter_id in meter_ids
     )
-
-
-async def get_meter(
-    session: AsyncSession, organization_id: uuid.UUID, meter_id: uuid.UUID
-) -> Meter | None:
-    result = await session.execute(
-        select(Meter).where(Meter.id == meter_id, Meter.organization_id == organization_id)
-    )
-    return result.scalar_one_or_none()
-
-
-async def lock_connect_session(
-    session: AsyncSession, connect_session_id: uuid.UUID
-) -> ConnectSession | None:
-    """The session row, locked until the transaction ends (PostgreSQL; SQLite has one writer),
-    so a double-clicked Sign records one agreement."""
-    result = await session.execute(
-        select(ConnectSession)
-        .where(ConnectSession.id == connect_session_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
 
 
 # --- signing key ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The terms step's rules: which documents a connect session must sign, signing one, a flow's
-documents and their versions, and agreements as partners see them."""
+"""Additional terms: which documents a connect session must sign, signing one with its PDF, a
+flow's documents and their versions, and agreements as partners see them."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.connect import events as connect_events
-from leap_connect.connect import repository as connect_repository
 from leap_connect.esign import repository
 from leap_connect.esign.disclosure import esign_disclosure
 from leap_connect.esign.documents import DocumentProblem, TermsText
 from leap_connect.esign.schemas import AgreementOut, agreement_out
 from leap_connect.kit.crypto import Encryptor, sha256_hex
-from leap_connect.kit.problems import Conflict, LeapConnectError, NotFound, ValidationFailed
+from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
 from leap_connect.meters import repository as meters_repository
 from leap_connect.models import (
     Agreement,
@@ -43,52 +40,14 @@ if TYPE_CHECKING:
     from leap_connect.esign import pdf, signing
 
 MAX_SIGNER_TEXT = 200
-FINISHED_STATUSES = ("COMPLETED", "CLOSED")
 # Zero-width joiners are part of some scripts' spelling; every other control or format character
 # (bidirectional overrides especially) could make a name look other than it is.
 _ALLOWED_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
 
 
-class TermsUnsigned(LeapConnectError):
-    """Finishing was refused: the session still has documents to sign."""
-
-    title = "Please sign the additional terms first"
-    type_slug = "terms-unsigned"
-
-    def __init__(self, connect_session_id: uuid.UUID, unsigned: Sequence[Document]) -> None:
-        titles = ", ".join(document.title for document in unsigned)
-        super().__init__(f"Please sign every document before you finish: {titles}.")
-        self.first_document_url = document_url(connect_session_id, unsigned[0].slug)
-
-
-class SigningRefused(LeapConnectError):
-    title = "We could not record your signature"
-    type_slug = "signing-refused"
-
-
 class DocumentChanged(Conflict):
     title = "This document has changed"
     type_slug = "document-changed"
-
-
-# --- where the pages are --------------------------------------------------------------------------
-
-
-def terms_url(connect_session_id: uuid.UUID, *, next_utility_id: str | None = None) -> str:
-    query = f"?{urlencode({'utility_id': next_utility_id})}" if next_utility_id else ""
-    return f"/connect/sessions/{connect_session_id}/terms{query}"
-
-
-def document_url(
-    connect_session_id: uuid.UUID, slug: str, *, next_utility_id: str | None = None
-) -> str:
-    query = f"?{urlencode({'utility_id': next_utility_id})}" if next_utility_id else ""
-    return f"/connect/sessions/{connect_session_id}/terms/{slug}{query}"
-
-
-def known_utility(utility_id: str | None) -> str | None:
-    """A utility ID carried through the terms pages, if it is one (it only fills a form field)."""
-    return utility_id if utility_id in UTILITIES_BY_ID else None
 
 
 # --- the session's terms step ---------------------------------------------------------------------
@@ -126,30 +85,6 @@ async def load_terms_step(session: AsyncSession, connect_session: ConnectSession
 
 async def customer_types_with_terms(session: AsyncSession, flow_id: uuid.UUID) -> tuple[str, ...]:
     return tuple(await repository.customer_types_with_terms(session, flow_id))
-
-
-async def require_signed_terms(session: AsyncSession, connect_session: ConnectSession) -> None:
-    """Refuse to finish while a required document is unsigned (a finished session stays so)."""
-    if connect_session.status == "COMPLETED":
-        return
-    step = await load_terms_step(session, connect_session)
-    if step.unsigned:
-        raise TermsUnsigned(connect_session.id, step.unsigned)
-
-
-async def terms_before_authorization_url(
-    session: AsyncSession, connect_session: ConnectSession, flow: ConnectFlow, utility_id: str
-) -> str | None:
-    """Where to send the customer first when the flow puts terms before the utility."""
-    if not flow.terms_before_authorization:
-        return None
-    await session.flush()  # a session opened by this request gets its ID
-    step = await load_terms_step(session, connect_session)
-    if not step.unsigned:
-        return None
-    return document_url(
-        connect_session.id, step.unsigned[0].slug, next_utility_id=known_utility(utility_id)
-    )
 
 
 # --- the signature form ---------------------------------------------------------------------------
@@ -221,8 +156,11 @@ _SIGNATURE_FIELDS = {
 async def sign_document(
     session: AsyncSession,
     *,
-    connect_session_id: uuid.UUID,
+    step: TermsStep,
     slug: str,
+    flow: ConnectFlow,
+    organization: Organization,
+    meters: Sequence[Meter],
     details: SignatureDetails,
     shown_sha256: str | None,
     consented_at: datetime,
@@ -231,19 +169,10 @@ async def sign_document(
     settings: Settings,
     encryptor: Encryptor,
 ) -> Agreement:
-    """Record the agreement with its signed PDF, and the events that report it."""
+    """Record the agreement to one document of `step` with its signed PDF, and its event."""
     from leap_connect.esign import pdf, signing  # see PDF_TOOLS_NOTE
 
-    connect_session = await repository.lock_connect_session(session, connect_session_id)
-    if connect_session is None:
-        raise NotFound("We could not find this sign-up. Please open the link you were given again.")
-    if connect_session.status in FINISHED_STATUSES:
-        raise SigningRefused(
-            "This sign-up is finished. Open the link you were given to start again."
-        )
-    step = await load_terms_step(session, connect_session)
-    if slug in step.signed:  # a second click on Sign: the first one counts
-        return step.signed[slug][0]
+    connect_session = step.connect_session
     document = next((d for d in step.documents if d.slug == slug), None)
     if document is None:
         raise NotFound("This sign-up has no document at this address.")
@@ -252,12 +181,7 @@ async def sign_document(
             "This document was updated while you were reading it. "
             "Please read the new version below, then sign it."
         )
-    flow = await session.get(ConnectFlow, connect_session.flow_id)
-    organization = await session.get(Organization, connect_session.organization_id)
-    assert flow is not None and organization is not None
-    meters = await _meters_connected(session, connect_session)
     identity = await signing.load_identity(session, settings, encryptor)
-    signed_at = utc_now()
     agreement = Agreement(
         id=uuid.uuid4(),
         organization_id=connect_session.organization_id,
@@ -271,7 +195,7 @@ async def sign_document(
         company_name=details.company_name,
         meter_ids=[str(meter.id) for meter in meters],
         consented_at=consented_at,
-        signed_at=signed_at,
+        signed_at=utc_now(),
         ip_address=(ip_address or "")[:64] or None,
         user_agent=(user_agent or "")[:1000] or None,
     )
@@ -286,22 +210,13 @@ async def sign_document(
     session.add(agreement)
     await session.flush()
     repository.add_agreement_meters(session, agreement.id, [meter.id for meter in meters])
-    connect_session.status = "UPDATED"
-    connect_session.last_interaction_at = signed_at
     await record_event(
         session,
         organization_id=agreement.organization_id,
         event_type="agreement.signed",
         payload={"agreement": agreement_out(agreement, document).model_dump(mode="json")},
     )
-    await connect_events.session_updated(session, connect_session)
     return agreement
-
-
-async def _meters_connected(session: AsyncSession, connect_session: ConnectSession) -> list[Meter]:
-    authorizations = await connect_repository.list_authorizations(session, connect_session.id)
-    completed = [a.id for a in authorizations if a.status == "COMPLETED"]
-    return await meters_repository.list_meters_for_authorizations(session, completed)
 
 
 def _facts(
@@ -485,7 +400,7 @@ async def get_agreement(
 async def list_meter_agreements(
     session: AsyncSession, organization_id: uuid.UUID, meter_id: uuid.UUID
 ) -> list[AgreementOut]:
-    if await repository.get_meter(session, organization_id, meter_id) is None:
+    if await meters_repository.get_meter(session, organization_id, meter_id) is None:
         raise NotFound(f"There is no meter {meter_id}.")
     rows = await repository.list_meter_agreements(session, organization_id, meter_id)
     return [agreement_out(agreement, document) for agreement, document in rows]

@@ -10,7 +10,6 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [
     PACKAGE_DIR / "connect" / "templates",
-    PACKAGE_DIR / "esign" / "templates",
     PACKAGE_DIR / "portal" / "templates",
     PACKAGE_DIR / "demo" / "templates",
 ]

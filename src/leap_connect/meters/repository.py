@@ -1,4 +1,4 @@
-"""Queries for meters, their connection references and their stored interval readings."""
+"""Queries for meters, their connection references, their authorizations and stored readings."""
 
 from __future__ import annotations
 
@@ -23,8 +23,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle, InstrumentedAttribute
 
 from leap_connect.kit.pagination import Position
-from leap_connect.models import ConnectionReference, Meter, UtilityAuthorization
+from leap_connect.models import ConnectionReference, ConnectSession, Meter, UtilityAuthorization
 from leap_connect.models.meter import MeterInterval, MeterIntervalDay
+
+
+async def get_authorization_with_session(
+    session: AsyncSession, authorization_id: uuid.UUID
+) -> tuple[UtilityAuthorization, ConnectSession] | None:
+    """An authorization and the connect session it belongs to, in one round trip."""
+    result = await session.execute(
+        select(UtilityAuthorization, ConnectSession)
+        .join(ConnectSession, ConnectSession.id == UtilityAuthorization.connect_session_id)
+        .where(UtilityAuthorization.id == authorization_id)
+    )
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def list_authorizations_by_utility_ref(
+    session: AsyncSession, *, utility_ids: Collection[str], utility_authorization_ref: str
+) -> list[UtilityAuthorization]:
+    """The attempts a utility's own authorization completed (one, unless a callback was replayed
+    into another session)."""
+    result = await session.execute(
+        select(UtilityAuthorization)
+        .where(
+            UtilityAuthorization.utility_id.in_(list(utility_ids)),
+            UtilityAuthorization.utility_authorization_ref == utility_authorization_ref,
+        )
+        .order_by(UtilityAuthorization.created_at)
+    )
+    return list(result.scalars())
 
 
 async def get_meter_by_utility_id(

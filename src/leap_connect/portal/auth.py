@@ -1,38 +1,29 @@
-"""Portal sign-in: passwords, server-side sessions behind a cookie, CSRF, roles and attempt limits.
+"""Portal sign-in as a service: passwords, server-side sessions, their CSRF tokens, attempt limits.
 
-The cookie carries a random token; the `portal_sessions` table keeps only its HMAC, so a copy of
-the database signs nobody in. A session ends after `IDLE_TIMEOUT` without a request, after
-`ABSOLUTE_LIFETIME` whatever happens, or when its user signs out.
+The browser holds a random token (in the cookie `portal/deps.py` sets); the `portal_sessions` table
+keeps only its HMAC, so a copy of the database signs nobody in. A session ends after `IDLE_TIMEOUT`
+without a request, after `ABSOLUTE_LIFETIME` whatever happens, or when its user signs out.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
-from urllib.parse import quote
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, Request
-from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
 
 from leap_connect.kit.crypto import keyed_hash
-from leap_connect.kit.csrf import CSRF_FIELD, csrf_ok, csrf_token
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
-from leap_connect.kit.problems import Forbidden, LeapConnectError
+from leap_connect.kit.csrf import csrf_token
+from leap_connect.kit.deps import AppContext
 from leap_connect.kit.ratelimit import RateLimiter, RateLimitSettings
 from leap_connect.models import Organization, PortalSession, User, utc_now
 from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import password_hasher
 from leap_connect.portal import repository
 
-SESSION_COOKIE_DEV = "leap_connect_portal"
-SESSION_COOKIE_SECURE = "__Host-leap_connect_portal"
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_LIFETIME = timedelta(hours=12)
 # Recording every request's time would be a write per page; a minute's precision is plenty.
@@ -45,31 +36,6 @@ MAX_EMAIL_LENGTH = 320
 MAX_PASSWORD_LENGTH = 1000
 
 SIGN_IN_FAILED = "The e-mail address or the password is not right. Please check both and try again."
-FORM_EXPIRED = (
-    "This form has expired or was not sent from this page. Please go back, reload the page and "
-    "try again. (Cookies must be enabled.)"
-)
-SIGN_IN_PATH = "/portal/sign-in"
-HOME_PATH = "/portal/connect"
-# Where sign-in may send the user back to: portal pages only, never another site.
-SAFE_NEXT = re.compile(r"^/portal(?:/[a-z0-9-]+)*/?$")
-
-
-class SignInRequired(LeapConnectError):
-    """Not signed in (or no longer): answered with a 303 to the sign-in page."""
-
-    status_code = 303
-    title = "Please sign in"
-    type_slug = "sign-in-required"
-
-    def __init__(self, *, next_path: str | None = None, reason: str | None = None) -> None:
-        query = []
-        if next_path and SAFE_NEXT.match(next_path) and next_path != HOME_PATH:
-            query.append(f"next={quote(next_path, safe='/')}")
-        if reason:
-            query.append(f"reason={reason}")
-        location = SIGN_IN_PATH + ("?" + "&".join(query) if query else "")
-        super().__init__("Please sign in to the partner portal.", headers={"Location": location})
 
 
 class SignInRefused(Exception):
@@ -109,40 +75,6 @@ class PortalCaller:
 class SignedIn:
     user: User
     token: str
-
-
-# --- cookie -----------------------------------------------------------------------------------
-
-
-def session_cookie_name(*, development: bool) -> str:
-    return SESSION_COOKIE_DEV if development else SESSION_COOKIE_SECURE
-
-
-def set_session_cookie(response: Response, token: str, *, development: bool) -> None:
-    response.set_cookie(
-        session_cookie_name(development=development),
-        token,
-        max_age=int(ABSOLUTE_LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=not development,
-        path="/",
-    )
-
-
-def clear_session_cookie(response: Response, *, development: bool) -> None:
-    response.delete_cookie(
-        session_cookie_name(development=development),
-        path="/",
-        secure=not development,
-        httponly=True,
-        samesite="lax",
-    )
-
-
-def session_token(request: Request, context: AppContext) -> str | None:
-    token = request.cookies.get(session_cookie_name(development=context.settings.is_development))
-    return token if token and 20 <= len(token) <= 100 else None
 
 
 def _token_hmac(secret_key: str, token: str) -> str:
@@ -286,60 +218,3 @@ async def current_caller(
         portal_session=portal_session,
         csrf_token=session_csrf_token(context.secret_key, token),
     )
-
-
-async def get_portal_caller(
-    request: Request, session: SessionDep, context: AppContextDep
-) -> PortalCaller:
-    next_path = request.url.path if request.method == "GET" else None
-    try:
-        caller = await current_caller(session, context, session_token(request, context))
-    except SessionExpired:
-        raise SignInRequired(next_path=next_path, reason="expired") from None
-    if caller is None:
-        raise SignInRequired(next_path=next_path)
-    return caller
-
-
-PortalCallerDep = Annotated[PortalCaller, Depends(get_portal_caller)]
-
-
-async def require_admin(caller: PortalCallerDep) -> PortalCaller:
-    if not caller.is_admin:
-        raise Forbidden(
-            f"Only administrators of {caller.organization.display_name} can open this page. "
-            "Ask one of them if you need it."
-        )
-    return caller
-
-
-AdminDep = Annotated[PortalCaller, Depends(require_admin)]
-
-
-# --- forms --------------------------------------------------------------------------------------
-
-
-async def checked_form(
-    request: Request,
-    expected_csrf: str | None,
-    *,
-    max_files: int = 0,
-    max_fields: int = 50,
-    max_part_size: int = 64 * 1024,
-) -> FormData:
-    """The POSTed form, if it carries the CSRF token its page was given; a 403 page otherwise."""
-    form = await request.form(
-        max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
-    )
-    token = form.get(CSRF_FIELD)
-    sent = token.encode() if isinstance(token, str) else b""
-    if not expected_csrf or not secrets.compare_digest(sent, expected_csrf.encode()):
-        raise Forbidden(FORM_EXPIRED)
-    return form
-
-
-def browser_form_ok(secret_key: str, browser: str | None, form: FormData) -> bool:
-    """The sign-in form's CSRF check, bound to the browser cookie as on the journey's pages."""
-    token = form.get(CSRF_FIELD)
-    # compare_digest raises on non-ASCII text; a forged token is simply wrong.
-    return isinstance(token, str) and token.isascii() and csrf_ok(secret_key, browser, token)

@@ -1,7 +1,8 @@
-"""The Meters, Sessions and Developers tabs' logic: searches, timelines and the conversion funnel.
+"""The Meters and Sessions tabs' logic: searches, a meter's activity, timelines and the funnel.
 
-The queries are the partner API's (`meters/search.py`, `connect/api_service.py`), so the portal
-shows what the API shows; only what the API has no query for lives in `portal/repository.py`.
+The queries are the partner API's (`meters/search.py`, `connect/api_service.py`,
+`esign/service.py`), so the portal shows what the API shows; only what the API has no query for
+lives in `portal/repository.py`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import api_repository
 from leap_connect.connect.schemas import ConnectSessionOut
+from leap_connect.esign import service as esign_service
+from leap_connect.esign.schemas import AgreementDocument, AgreementOut
 from leap_connect.kit.problems import NotFound
 from leap_connect.meters.schemas import MeterSearch
-from leap_connect.models import ConnectFlow, utc_now
+from leap_connect.models import AuditLogEntry, ConnectFlow, WebhookEvent, utc_now
 from leap_connect.portal import repository
 
 PAGE_SIZE = 25
@@ -89,6 +92,26 @@ def meter_query(params: Mapping[str, str]) -> MeterQuery:
     except ValidationError as error:
         messages = [str(item["msg"]) for item in error.errors()]
         return MeterQuery(values, None, " ".join(messages))
+
+
+@dataclass(frozen=True)
+class MeterActivity:
+    """What a meter's page shows below it: agreements covering it, its events and its history."""
+
+    agreements: list[tuple[AgreementOut, AgreementDocument]]
+    events: list[WebhookEvent]
+    history: list[AuditLogEntry]
+
+
+async def meter_activity(
+    session: AsyncSession, organization_id: uuid.UUID, meter_id: uuid.UUID
+) -> MeterActivity:
+    agreements = await esign_service.list_meter_agreements(session, organization_id, meter_id)
+    return MeterActivity(
+        agreements=[(agreement, agreement.document) for agreement in agreements],
+        events=await repository.meter_webhook_events(session, organization_id, meter_id),
+        history=await repository.meter_history(session, organization_id, meter_id),
+    )
 
 
 # --- sessions -------------------------------------------------------------------------------------

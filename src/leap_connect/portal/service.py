@@ -121,6 +121,18 @@ async def require_flow(
     return flow
 
 
+async def chosen_flow(
+    session: AsyncSession,
+    organization: Organization,
+    flows: Sequence[ConnectFlow],
+    url_friendly_title: str | None,
+) -> ConnectFlow | None:
+    """The flow a page's query names, else the first of `flows` (None if there are none)."""
+    if url_friendly_title:
+        return await require_flow(session, organization, url_friendly_title)
+    return flows[0] if flows else None
+
+
 def read_link_spec(flow: ConnectFlow, utility_ids: Sequence[str]) -> LinkSpec:
     """The ticked utilities, checked like `requestedUtilities`; raises LinkInvalid."""
     try:

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
 
 from leap_connect.db import transaction
 from leap_connect.jobs.registry import JobContext, periodic_job
@@ -83,9 +82,8 @@ async def save_link_opens(context: AppContext) -> int:
 
 
 @contextlib.asynccontextmanager
-async def saving_link_opens(app: FastAPI) -> AsyncIterator[None]:
-    """A lifespan for the app: save link opens every minute while it runs, and once more at exit."""
-    context: AppContext = app.state.context
+async def saving_link_opens(context: AppContext) -> AsyncIterator[None]:
+    """While open, save link opens every minute; on closing, once more (the app's lifespan)."""
     stop = asyncio.Event()
     saver = asyncio.create_task(_save_until(context, stop))
     try:

@@ -26,9 +26,7 @@ from leap_connect.sandbox.customers import (
     sandbox_customer,
 )
 from leap_connect.sandbox.espi_writer import AuthorizationView, ResourceUrls
-
-SANDBOX_CLIENT_ID = "leap-connect-sandbox"
-SANDBOX_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's published test secret
+from leap_connect.utilities.sandbox_access import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 ACCESS_TOKEN_SECONDS = 3600
 # How long a customer's consent lasts (ESPI authorizedPeriod); refresh stops working after it.

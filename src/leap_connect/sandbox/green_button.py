@@ -15,8 +15,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from leap_connect.sandbox.custodian import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
     AccessToken,
     AuthorizationRequest,
     AuthorizationRequestError,
@@ -53,6 +51,7 @@ from leap_connect.sandbox.espi_writer import (
     usage_point_entry,
 )
 from leap_connect.sandbox.forms import declined, multi, one, redirect_back
+from leap_connect.utilities.sandbox_access import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 __all__ = [
     "SANDBOX_CLIENT_ID",

@@ -8,17 +8,22 @@ from fastapi import APIRouter
 
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.sandbox.green_button import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
     DataCustodian,
     RegisteredClient,
     create_green_button_router,
 )
-from leap_connect.sandbox.utilityapi import SANDBOX_FORM_UID, UtilityApiSandbox
+from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from leap_connect.sandbox.utilityapi_http import create_utilityapi_router
 from leap_connect.settings import Settings
-from leap_connect.utilities.connectors import UTILITYAPI_SANDBOX, redirect_uri, sandbox_base_url
+from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES, Protocol
+from leap_connect.utilities.sandbox_access import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_FORM_UID,
+    UTILITYAPI_SANDBOX,
+    sandbox_base_url,
+)
 
 
 def sandbox_router(settings: Settings) -> APIRouter:

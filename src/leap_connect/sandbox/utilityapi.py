@@ -34,12 +34,13 @@ from leap_connect.sandbox.utilityapi_accounts import (
     kwh_readings,
     sandbox_account,
 )
+from leap_connect.utilities.sandbox_access import (
+    SANDBOX_API_TOKEN,
+    SANDBOX_WEBHOOK_SECRET,
+)
 
 log = structlog.get_logger("leap_connect.sandbox.utilityapi")
 
-SANDBOX_FORM_UID = "leap-connect"
-SANDBOX_API_TOKEN = "sandbox-utilityapi-token"  # noqa: S105 - the sandbox's published test token
-SANDBOX_WEBHOOK_SECRET = "sandbox-utilityapi-webhook-secret"  # noqa: S105 - published test secret
 SANDBOX_USER_EMAIL = "connect@leap-connect.example"
 DEFAULT_METERS_DELAY = timedelta(seconds=5)
 AUTHORIZATION_LIFETIME = timedelta(days=365)

@@ -70,6 +70,14 @@ class AuthorizationResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingMeters:
+    """What a utility lists for an authorization now: its meters (maybe none yet), or revoked."""
+
+    meters: tuple[DiscoveredMeter, ...]
+    revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Interval:
     start: datetime
     duration_seconds: int
@@ -78,12 +86,22 @@ class Interval:
 
 class Connector(Protocol):
     utility: Utility
+    # True when the utility may list an authorization's meters only later (`pending_meters`).
+    reports_meters_later: bool
 
     def authorization_url(self, start: AuthorizationStart) -> str: ...
 
     async def complete(
         self, start: AuthorizationStart, params: Mapping[str, str]
     ) -> AuthorizationResult: ...
+
+    async def pending_meters(self, utility_authorization_ref: str) -> PendingMeters:
+        """Ask again for the meters of an authorization that completed with none listed."""
+        ...
+
+    def webhook_is_signed(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether a webhook the utility posted carries this connector's valid signature."""
+        ...
 
     async def refresh(self, tokens: Tokens) -> Tokens: ...
 

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 from leap_connect.kit.http import HttpClientFactory
-from leap_connect.sandbox.green_button import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from leap_connect.sandbox.utilityapi import (
-    SANDBOX_API_TOKEN,
-    SANDBOX_FORM_UID,
-    SANDBOX_WEBHOOK_SECRET,
-)
 from leap_connect.settings import Settings
 from leap_connect.utilities.connector import Connector
 from leap_connect.utilities.green_button import (
@@ -17,10 +11,16 @@ from leap_connect.utilities.green_button import (
     GreenButtonEndpoints,
 )
 from leap_connect.utilities.registry import UTILITIES, Protocol, Utility
+from leap_connect.utilities.sandbox_access import (
+    SANDBOX_API_TOKEN,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_FORM_UID,
+    SANDBOX_WEBHOOK_SECRET,
+    UTILITYAPI_SANDBOX,
+    sandbox_base_url,
+)
 from leap_connect.utilities.utilityapi import UtilityApiConnector, UtilityApiEndpoints
-
-# The one sandbox UtilityAPI serves every New York utility, as UtilityAPI itself does.
-UTILITYAPI_SANDBOX = "utilityapi"
 
 
 class UtilityNotConfigured(Exception):
@@ -32,10 +32,6 @@ class UtilityNotConfigured(Exception):
 def redirect_uri(settings: Settings, utility_id: str) -> str:
     """The one exact redirect URI registered with each utility."""
     return f"{settings.base_url}/connect/callback/{utility_id}"
-
-
-def sandbox_base_url(settings: Settings, utility_id: str) -> str:
-    return f"{settings.base_url}/sandbox/{utility_id}"
 
 
 def build_connectors(settings: Settings, http: HttpClientFactory) -> dict[str, Connector]:

@@ -24,6 +24,7 @@ from leap_connect.utilities.connector import (
     ConnectorError,
     DiscoveredMeter,
     Interval,
+    PendingMeters,
     ServiceAddress,
     Tokens,
 )
@@ -49,6 +50,9 @@ class GreenButtonEndpoints:
 
 
 class GreenButtonConnector:
+    # A data custodian lists the subscription's usage points with the token, never later.
+    reports_meters_later = False
+
     def __init__(
         self, utility: Utility, endpoints: GreenButtonEndpoints, http: HttpClientFactory
     ) -> None:
@@ -108,6 +112,14 @@ class GreenButtonConnector:
             resource_uri=resource_uri,
             meters=meters,
         )
+
+    async def pending_meters(self, utility_authorization_ref: str) -> PendingMeters:
+        raise ConnectorError(
+            "not_supported", f"{self.utility.name} lists its meters with the authorization."
+        )
+
+    def webhook_is_signed(self, headers: Mapping[str, str], body: bytes) -> bool:
+        return False  # Green Button custodians notify by BatchList, not by signed webhooks
 
     async def refresh(self, tokens: Tokens) -> Tokens:
         if not tokens.refresh_token:

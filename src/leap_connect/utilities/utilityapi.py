@@ -28,6 +28,7 @@ from leap_connect.utilities.connector import (
     ConnectorError,
     DiscoveredMeter,
     Interval,
+    PendingMeters,
     ServiceAddress,
     Tokens,
 )
@@ -64,15 +65,14 @@ class UtilityApiEndpoints:
     webhook_secret: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PendingMeters:
-    """What UtilityAPI lists for an authorization now: its meters (maybe none yet), or revoked."""
-
-    meters: tuple[DiscoveredMeter, ...]
-    revoked: bool = False
+SALT_HEADER = "X-UtilityAPI-Webhook-Salt"
+SIGNATURE_HEADER = "X-UtilityAPI-Webhook-Signature"
 
 
 class UtilityApiConnector:
+    # UtilityAPI often lists an authorization's meters minutes after the customer authorized.
+    reports_meters_later = True
+
     def __init__(
         self,
         utility: Utility,
@@ -136,10 +136,16 @@ class UtilityApiConnector:
             expires_at=_time(authorization.get("expires")),
         )
 
-    async def pending_meters(self, authorization_uid: str) -> PendingMeters:
+    def webhook_is_signed(self, headers: Mapping[str, str], body: bytes) -> bool:
+        secret = self.endpoints.webhook_secret
+        return bool(secret) and webhook_signature_ok(
+            [secret or ""], headers.get(SALT_HEADER), headers.get(SIGNATURE_HEADER), body
+        )
+
+    async def pending_meters(self, utility_authorization_ref: str) -> PendingMeters:
         """Ask UtilityAPI again for the meters of an authorization that had none yet."""
         body = await self._get_json(
-            self._api_url(f"/authorizations/{authorization_uid}"), {"include": "meters"}
+            self._api_url(f"/authorizations/{utility_authorization_ref}"), {"include": "meters"}
         )
         if body.get("is_revoked") is True or body.get("is_declined") is True:
             return PendingMeters(meters=(), revoked=True)

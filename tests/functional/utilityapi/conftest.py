@@ -23,12 +23,12 @@ from leap_connect.jobs.registry import Registry
 from leap_connect.jobs.worker import Worker
 from leap_connect.kit.deps import AppContext
 from leap_connect.kit.http import HttpClientFactory
+from leap_connect.meters import tasks
+from leap_connect.meters.discovery import DISCOVERY_JOB_KIND
 from leap_connect.models import Job, Meter, utc_now
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from leap_connect.sandbox.utilityapi_http import create_utilityapi_app
 from leap_connect.settings import Settings, UtilitySettings
-from leap_connect.utilities import tasks
-from leap_connect.utilities.service import DISCOVERY_JOB_KIND
 from leap_connect.utilities.utilityapi import UtilityApiConnector
 from tests.conftest import BASE_URL
 from tests.support.browser import Browser, Page

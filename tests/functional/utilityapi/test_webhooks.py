@@ -13,9 +13,9 @@ import structlog
 from structlog.testing import CapturingLogger
 
 from leap_connect.kit.deps import AppContext
+from leap_connect.meters import discovery
 from leap_connect.models import UtilityAuthorization, utc_now
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
-from leap_connect.utilities import service
 from tests.functional.utilityapi.conftest import (
     BUSINESS,
     METERS_DELAY,
@@ -181,7 +181,7 @@ async def test_webhook_about_an_unknown_authorization_is_logged_and_acknowledged
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     logged = CapturingLogger()
-    monkeypatch.setattr(service, "log", structlog.wrap_logger(logged, processors=[]))
+    monkeypatch.setattr(discovery, "log", structlog.wrap_logger(logged, processors=[]))
     body = events_about("12345-678", kind="authorization_created")
 
     response = await client.post(WEBHOOK, content=body, headers=signed(body))

@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leap_connect.utilities.service import (
+from leap_connect.meters.discovery import (
     DISCOVERY_DEADLINE,
     FIRST_WAIT,
     LONGEST_WAIT,

@@ -7,15 +7,15 @@ from typing import Any
 
 from leap_connect.jobs.registry import JobContext, RetryLater, job_handler
 from leap_connect.kit.http import HttpClientFactory
+from leap_connect.meters import discovery
 from leap_connect.models import utc_now
-from leap_connect.utilities import service
 from leap_connect.utilities.connector import Connector
 from leap_connect.utilities.connectors import build_connectors
 
 
-@job_handler(service.DISCOVERY_JOB_KIND)
+@job_handler(discovery.DISCOVERY_JOB_KIND)
 async def discover_meters(context: JobContext, payload: dict[str, Any]) -> None:
-    outcome = await service.discover_meters(
+    outcome = await discovery.discover_meters(
         context.session,
         authorization_id=uuid.UUID(str(payload["authorization_id"])),
         connectors=_connectors(context),

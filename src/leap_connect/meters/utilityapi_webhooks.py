@@ -1,4 +1,4 @@
-"""Endpoints utilities call: UtilityAPI's webhooks (/connect/webhooks/utilityapi)."""
+"""UtilityAPI's webhooks (/connect/webhooks/utilityapi): news of an authorization's meters."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ from fastapi.responses import JSONResponse
 
 from leap_connect.kit.deps import AppContextDep, SessionDep
 from leap_connect.kit.problems import LeapConnectError, Unauthorized
-from leap_connect.utilities import service
-from leap_connect.utilities.utilityapi import UtilityApiConnector, webhook_signature_ok
+from leap_connect.meters import discovery
+from leap_connect.utilities.registry import Protocol
 
 router = APIRouter()
-log = structlog.get_logger("leap_connect.utilities")
+log = structlog.get_logger("leap_connect.meters.discovery")
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
-SALT_HEADER = "X-UtilityAPI-Webhook-Salt"
-SIGNATURE_HEADER = "X-UtilityAPI-Webhook-Signature"
 
 
 class WebhookTooLarge(LeapConnectError):
@@ -38,15 +36,12 @@ async def utilityapi_webhook(
     not retry them.
     """
     body = await _read_body(request)
-    secrets = {
-        connector.endpoints.webhook_secret
+    if not any(
+        connector.webhook_is_signed(request.headers, body)
         for connector in context.connectors.values()
-        if isinstance(connector, UtilityApiConnector) and connector.endpoints.webhook_secret
-    }
-    salt = request.headers.get(SALT_HEADER)
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if not webhook_signature_ok(secrets, salt, signature, body):
-        log.warning("utilityapi_webhook_refused", signed=bool(salt and signature))
+        if connector.utility.protocol is Protocol.UTILITYAPI
+    ):
+        log.warning("utilityapi_webhook_refused")
         raise Unauthorized("The webhook signature is missing or does not match.")
     try:
         document = json.loads(body)
@@ -55,7 +50,7 @@ async def utilityapi_webhook(
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list):
         raise LeapConnectError('The body must be a JSON object with an "events" list.')
-    receipt = await service.receive_utilityapi_events(session, events)
+    receipt = await discovery.receive_utilityapi_events(session, events)
     log.info(
         "utilityapi_webhook_received",
         events=len(events),

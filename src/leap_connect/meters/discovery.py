@@ -17,16 +17,14 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.connect import repository as connect_repository
 from leap_connect.jobs.service import enqueue
+from leap_connect.meters import repository
 from leap_connect.meters.service import record_meters
-from leap_connect.models import UtilityAuthorization, utc_now
-from leap_connect.utilities import repository
+from leap_connect.models import utc_now
 from leap_connect.utilities.connector import Connector, ConnectorError
 from leap_connect.utilities.registry import UTILITIES, Protocol
-from leap_connect.utilities.utilityapi import UtilityApiConnector
 
-log = structlog.get_logger("leap_connect.utilities")
+log = structlog.get_logger("leap_connect.meters.discovery")
 
 DISCOVERY_JOB_KIND = "meters.discover"
 DISCOVERY_DEADLINE = timedelta(hours=24)
@@ -79,14 +77,15 @@ async def discover_meters(
     waiting_since: datetime,
     now: datetime | None = None,
 ) -> Discovery:
-    authorization = await session.get(UtilityAuthorization, authorization_id)
-    if authorization is None or authorization.status != "COMPLETED":
+    found = await repository.get_authorization_with_session(session, authorization_id)
+    if found is None or found[0].status != "COMPLETED":
         return Discovery(reason="the authorization is not completed")
+    authorization, connect_session = found
     if not authorization.meters_pending:
         return Discovery(reason="the meters are already recorded")
     connector = connectors.get(authorization.utility_id)
     reference = authorization.utility_authorization_ref
-    if not isinstance(connector, UtilityApiConnector) or reference is None:
+    if connector is None or not connector.reports_meters_later or reference is None:
         log.warning("meter_discovery_impossible", utility_id=authorization.utility_id)
         return Discovery(reason=f"{authorization.utility_id} reports no meters later")
     wait = next_discovery_wait((now or utc_now()) - waiting_since)
@@ -104,10 +103,6 @@ async def discover_meters(
             log.warning("meters_never_listed", authorization_id=str(authorization.id))
             return Discovery(reason=f"no meters after {DISCOVERY_DEADLINE}")
         return Discovery(retry_in=wait, reason="the utility lists no meters yet")
-    connect_session = await connect_repository.get_connect_session(
-        session, authorization.connect_session_id
-    )
-    assert connect_session is not None
     recorded = await record_meters(
         session,
         connect_session=connect_session,

@@ -12,18 +12,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leap_connect.connect import service as connect_service
+from leap_connect.connect import terms
 from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
-from leap_connect.esign import service
+from leap_connect.connect.terms import document_url, known_utility, terms_url
+from leap_connect.esign import service as esign
 from leap_connect.esign.disclosure import esign_disclosure
 from leap_connect.esign.documents import render_html
-from leap_connect.esign.service import (
-    DocumentChanged,
-    SignatureFormInvalid,
-    TermsStep,
-    document_url,
-    known_utility,
-    terms_url,
-)
+from leap_connect.esign.service import DocumentChanged, SignatureFormInvalid, TermsStep
 from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.problems import NotFound
 from leap_connect.models import Agreement, Document, utc_now
@@ -47,7 +42,7 @@ async def terms_overview(
     view = await connect_service.load_session_view(
         session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
-    step = await service.load_terms_step(session, view.connect_session)
+    step = await esign.load_terms_step(session, view.connect_session)
     if not step.documents:
         return RedirectResponse(f"/connect/sessions/{connect_session_id}", status_code=303)
     next_utility = UTILITIES_BY_ID.get(known_utility(utility_id) or "")
@@ -91,7 +86,7 @@ async def document_page(
     view = await connect_service.load_session_view(
         session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
-    step = await service.load_terms_step(session, view.connect_session)
+    step = await esign.load_terms_step(session, view.connect_session)
     return _render_document(
         request, context, view, step, slug, browser, next_utility_id=known_utility(utility_id)
     )
@@ -115,10 +110,10 @@ async def sign(
     next_utility_id = known_utility(values.get("next_utility_id"))
     connect_session = view.connect_session
     try:
-        details = service.read_signature_form(
+        details = esign.read_signature_form(
             values, commercial=connect_session.customer_type == "commercial"
         )
-        await service.sign_document(
+        await terms.sign(
             session,
             connect_session_id=connect_session.id,
             slug=slug,
@@ -131,7 +126,7 @@ async def sign(
             encryptor=context.encryptor,
         )
     except SignatureFormInvalid as invalid:
-        step = await service.load_terms_step(session, connect_session)
+        step = await esign.load_terms_step(session, connect_session)
         return _render_document(
             request,
             context,
@@ -145,7 +140,7 @@ async def sign(
             status=400,
         )
     except DocumentChanged as changed:
-        step = await service.load_terms_step(session, connect_session)
+        step = await esign.load_terms_step(session, connect_session)
         return _render_document(
             request,
             context,
@@ -158,12 +153,8 @@ async def sign(
             message=changed.detail,
             status=changed.status_code,
         )
-    step = await service.load_terms_step(session, connect_session)
-    url = (
-        document_url(connect_session.id, step.unsigned[0].slug, next_utility_id=next_utility_id)
-        if step.unsigned
-        else terms_url(connect_session.id, next_utility_id=next_utility_id)
-    )
+    step = await esign.load_terms_step(session, connect_session)
+    url = terms.next_page_after_signing(step, next_utility_id=next_utility_id)
     return RedirectResponse(url, status_code=303)
 
 
@@ -180,7 +171,7 @@ async def signed_pdf(
     view = await connect_service.load_session_view(
         session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
     )
-    agreement, document = await service.signed_pdf_for_session(session, view.connect_session, slug)
+    agreement, document = await esign.signed_pdf_for_session(session, view.connect_session, slug)
     assert agreement.pdf is not None
     return Response(
         agreement.pdf,
@@ -232,7 +223,7 @@ def _render_document(
             "position": step.position(document.slug),
             "remaining": remaining,
             "commercial": connect_session.customer_type == "commercial",
-            "finished": connect_session.status in service.FINISHED_STATUSES,
+            "finished": connect_session.status in terms.FINISHED_STATUSES,
             "disclosure": esign_disclosure(view.organization.display_name),
             "form_action": f"/connect/sessions/{connect_session.id}/terms/{document.slug}",
             "pdf_url": f"/connect/sessions/{connect_session.id}/terms/{document.slug}/pdf",

@@ -1,0 +1,134 @@
+"""`leap-connect serve`, `worker`, `demo` and `sandbox`: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leap_connect.cli.common import fail, load_settings
+
+# Each process imports what it runs inside its command (uvicorn, the app, every job handler, the
+# sandbox custodians): hundreds of modules that would slow every other command's start.
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+) -> None:
+    """Serve the journey, the API and the portal with uvicorn."""
+    import uvicorn
+
+    load_settings()
+    uvicorn.run(
+        "leap_connect.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run the jobs due now, then exit")] = False,
+    lease_seconds: Annotated[
+        float,
+        typer.Option("--lease-seconds", help="How long a job is held before others may take it"),
+    ] = 60.0,
+    poll_seconds: Annotated[
+        float, typer.Option("--poll-seconds", help="How often to look for due jobs when idle")
+    ] = 1.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Jobs run at once")] = 10,
+) -> None:
+    """Run background jobs until SIGTERM or Ctrl-C (a second one abandons running jobs).
+
+    Handlers register from every `leap_connect.<feature>.tasks` module, plus the modules named,
+    comma-separated, in LEAP_CONNECT_JOB_MODULES.
+    """
+    if lease_seconds <= 0 or poll_seconds <= 0 or concurrency < 1:
+        raise fail("--lease-seconds and --poll-seconds must be positive, --concurrency at least 1")
+    from leap_connect.jobs.worker import run_worker
+
+    settings = load_settings()
+    asyncio.run(
+        run_worker(
+            settings,
+            once=once,
+            lease=timedelta(seconds=lease_seconds),
+            poll_interval=poll_seconds,
+            batch_size=concurrency,
+        )
+    )
+
+
+def demo(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """Run everything with no configuration: SQLite, the sandbox utilities and a demo partner."""
+    from leap_connect.demo.run import run_demo
+
+    settings = load_settings()
+    base_url = (
+        settings.base_url if "LEAP_CONNECT_BASE_URL" in os.environ else f"http://{host}:{port}"
+    )
+    settings = settings.model_copy(update={"sandbox": True, "demo": True, "base_url": base_url})
+    asyncio.run(run_demo(settings, host=host, port=port))
+
+
+def sandbox(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 9100,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redirect-uri", help="Allowed redirect URI (repeat); default: a local serve"
+        ),
+    ] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+    client_secret: Annotated[str | None, typer.Option("--client-secret")] = None,
+    public_base_url: Annotated[str | None, typer.Option("--public-base-url")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile", help="Serve https")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile")] = None,
+    ssl_client_ca: Annotated[
+        Path | None,
+        typer.Option("--ssl-client-ca", help="Require client certificates from this CA"),
+    ] = None,
+) -> None:
+    """Run the sandbox Green Button data custodians alone (at /sandbox/pge, /sandbox/sce, ...)."""
+    from leap_connect.sandbox.green_button import (
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        RegisteredClient,
+        run_standalone,
+    )
+
+    uris = tuple(redirect_uri or ())
+    if not uris:
+        uris = tuple(
+            f"http://127.0.0.1:8000/connect/callback/{utility_id}"
+            for utility_id in ("pge", "sce", "sdge")
+        )
+    scheme = "https" if ssl_certfile else "http"
+    run_standalone(
+        host,
+        port,
+        (public_base_url or f"{scheme}://{host}:{port}").rstrip("/"),
+        [
+            RegisteredClient(
+                client_id=client_id or SANDBOX_CLIENT_ID,
+                client_secret=client_secret or SANDBOX_CLIENT_SECRET,
+                redirect_uris=uris,
+            )
+        ],
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_client_ca=str(ssl_client_ca) if ssl_client_ca else None,
+    )
