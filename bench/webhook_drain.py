@@ -41,11 +41,11 @@ from leap_connect.meters.schemas import MeterOut
 from leap_connect.migrations import runner
 from leap_connect.models import WebhookDelivery, WebhookEvent, utc_now
 from leap_connect.organizations.service import create_organization
+from leap_connect.runtime import build_runtime
 from leap_connect.settings import Settings
 from leap_connect.webhooks import service
 from leap_connect.webhooks.events import schedule_deliveries
 from leap_connect.webhooks.schemas import WebhookEndpointIn
-from leap_connect.webhooks.tasks import CLIENT_EXTRA
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/leap_connect_bench"
 CHUNK = 2000
@@ -222,15 +222,9 @@ def rss_mib() -> float:
 
 @contextlib.asynccontextmanager
 async def running_worker(settings: Settings, concurrency: int) -> AsyncIterator[Worker]:
-    engine = create_engine(settings.resolved_database_url)
-    extras: dict[str, Any] = {}
+    runtime = build_runtime(settings)
     worker = Worker(
-        create_sessionmaker(engine),
-        settings,
-        lease=timedelta(seconds=60),
-        poll_interval=0.05,
-        batch_size=concurrency,
-        extras=extras,
+        runtime, lease=timedelta(seconds=60), poll_interval=0.05, batch_size=concurrency
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -239,9 +233,7 @@ async def running_worker(settings: Settings, concurrency: int) -> AsyncIterator[
     finally:
         stop.set()
         await task
-        if CLIENT_EXTRA in extras:
-            await extras[CLIENT_EXTRA].aclose()
-        await engine.dispose()
+        await runtime.close()
 
 
 async def drain(settings: Settings, total: int, concurrency: int, every: float) -> list[Sample]:

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.app import create_app
+from leap_connect.app import create_app, runtime_of_app
 from leap_connect.db import create_engine, create_sessionmaker
-from leap_connect.kit.deps import AppContext
 from leap_connect.migrations import runner
 from leap_connect.models import Base
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from tests.support import reference_data
 
@@ -112,26 +113,29 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def app_context(settings: Settings) -> AsyncIterator[AppContext]:
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app, driven in process (its lifespan does not run: `runtime` is closed here)."""
     app = create_app(settings)
-    context: AppContext = app.state.context
-    context.extras["app"] = app
-    yield context
-    await context.engine.dispose()
+    yield app
+    await runtime_of_app(app).close()
 
 
 @pytest.fixture
-async def client(app_context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
-    app = app_context.extras["app"]
+def runtime(app: FastAPI) -> Runtime:
+    return runtime_of_app(app)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         yield http
 
 
 @pytest.fixture
-async def db(app_context: AppContext) -> AsyncIterator[AsyncSession]:
+async def db(runtime: Runtime) -> AsyncIterator[AsyncSession]:
     """A session on the app's database for arranging and checking; commit what you arrange."""
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         yield session
 
 

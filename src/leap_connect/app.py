@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
@@ -15,17 +15,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
-from leap_connect.api.router import router as api_router
+from leap_connect.api.docs import router as docs_api
+from leap_connect.connect.api import router as connect_api
 from leap_connect.connect.endpoints import any_link_router, landing_router
 from leap_connect.connect.endpoints import router as journey_router
+from leap_connect.connect.link_opens import saving_link_opens
 from leap_connect.connect.terms_pages import router as terms_router
-from leap_connect.db import create_engine, create_sessionmaker
-from leap_connect.demo.endpoints import router as demo_router
+from leap_connect.esign.api import router as agreements_api
 from leap_connect.kit.admission import AdmissionMiddleware
 from leap_connect.kit.body_limit import BodySizeLimitMiddleware
-from leap_connect.kit.deps import AppContext
 from leap_connect.kit.observability import (
-    Metrics,
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
     configure_logging,
@@ -33,41 +32,38 @@ from leap_connect.kit.observability import (
 from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
-from leap_connect.kit.templating import PACKAGE_DIR, create_templates
-from leap_connect.meters.utilityapi_webhooks import router as utility_callbacks_router
+from leap_connect.kit.templating import PACKAGE_DIR
+from leap_connect.meters.endpoints import router as meters_api
+from leap_connect.meters.utilityapi_webhooks import router as utilityapi_webhooks_router
 from leap_connect.ops.endpoints import router as ops_router
 from leap_connect.portal.endpoints import router as portal_router
-from leap_connect.runtime import build_runtime
+from leap_connect.runtime import Runtime, build_runtime
 from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
+from leap_connect.webhooks.endpoints import router as webhooks_api
 
 log = structlog.get_logger("leap_connect.app")
 
 API_PREFIXES = ("/v2", "/openapi.json", "/connect/webhooks")
+# Every /v2 operation, from the domains that own them, and /docs.
+PARTNER_API_ROUTERS = (meters_api, connect_api, agreements_api, webhooks_api, docs_api)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, extra_routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The app; `extra_routers` are mounted after the built-in ones (the demo's thank-you page)."""
     settings = settings or Settings()
     configure_logging(
         settings.log_level, settings.log_format, development=settings.env == "development"
     )
-    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     runtime = build_runtime(settings)
-    context = AppContext(
-        settings=settings,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        encryptor=runtime.encryptor,
-        metrics=Metrics(),
-        templates=create_templates(),
-        http=runtime.http,
-        connectors=runtime.connectors,
-    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await engine.dispose()
+        async with saving_link_opens(runtime):
+            yield
+        await runtime.close()
 
     app = FastAPI(
         title="Leap Connect API",
@@ -77,13 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # api/docs.py serves /docs from this instance, within the CSP
         redoc_url=None,
     )
-    app.state.context = context
+    app.state.runtime = runtime
     _install_error_handlers(app)
     app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers[Exception])
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
     app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
-    app.add_middleware(RequestContextMiddleware, metrics=context.metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     # The customer journey first: its landing page, for link names no other route can have (see
     # connect/endpoints.py), then its other steps; routes are tried in order, and these are busiest.
     app.include_router(landing_router)
@@ -91,16 +87,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(terms_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
     app.include_router(ops_router)
-    app.include_router(api_router)
-    app.include_router(utility_callbacks_router)
+    for router in PARTNER_API_ROUTERS:
+        app.include_router(router)
+    app.include_router(utilityapi_webhooks_router)
     app.include_router(portal_router)
     if settings.sandbox:
         app.include_router(sandbox_router(settings))
-    if settings.demo:
-        app.include_router(demo_router)
+    for router in extra_routers:
+        app.include_router(router)
     # Last: here the landing page's route matches any two path segments.
     app.include_router(any_link_router)
     return app
+
+
+def runtime_of_app(app: FastAPI) -> Runtime:
+    """The runtime `create_app` built for `app` (for a worker or a test in the same process)."""
+    runtime: Runtime = app.state.runtime
+    return runtime
 
 
 def is_api_path(path: str) -> bool:

@@ -72,7 +72,6 @@ class Settings(BaseSettings):
     sandbox: bool = False
     # How long the sandbox UtilityAPI takes to list an authorization's meters, as UtilityAPI does.
     sandbox_utilityapi_meters_delay_seconds: float = Field(default=5.0, ge=0, le=86400)
-    demo: bool = False
     utilities: dict[str, UtilitySettings] = Field(default_factory=dict)
     http_timeout_seconds: float = 10.0
     log_level: str = "INFO"

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from leap_connect.app import create_app
+from leap_connect.app import create_app, runtime_of_app
 from leap_connect.kit.crypto import generate_encryption_key
-from leap_connect.kit.deps import AppContext
 from leap_connect.settings import Settings
 
 GENERATED_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -24,13 +23,7 @@ async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
-    await app.state.context.engine.dispose()
-
-
-@pytest.fixture
-async def app(app_context: AppContext) -> FastAPI:
-    application: FastAPI = app_context.extras["app"]
-    return application
+    await runtime_of_app(app).close()
 
 
 @pytest.fixture

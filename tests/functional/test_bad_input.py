@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leap_connect.kit.deps import AppContext
+from leap_connect.runtime import Runtime
 from tests.support.factories import create_partner
 
 FIELDS = ["customer_type", "customer_name", "customer_email", "company_name", "utility_id"]
@@ -18,8 +18,8 @@ QUERY_VALUE = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_si
 
 
 @pytest.fixture
-async def partner_client(client: httpx.AsyncClient, app_context: AppContext) -> httpx.AsyncClient:
-    await create_partner(app_context)
+async def partner_client(client: httpx.AsyncClient, runtime: Runtime) -> httpx.AsyncClient:
+    await create_partner(runtime)
     return client
 
 

@@ -7,29 +7,32 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import utc_now
-from leap_connect.utilities.connector import AuthorizationStart, ConnectorError
+from leap_connect.runtime import Runtime
+from leap_connect.utilities.connector import AuthorizationResult, AuthorizationStart, ConnectorError
 from leap_connect.utilities.green_button import GreenButtonConnector
 
 REDIRECT_URI = "http://testserver/connect/callback/pge"
 
 
 @pytest.fixture
-def connector(app_context: AppContext) -> GreenButtonConnector:
-    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
-    connector = app_context.connectors["pge"]
+def connector(app: FastAPI, runtime: Runtime) -> GreenButtonConnector:
+    runtime.http.transport = httpx.ASGITransport(app=app)
+    connector = runtime.connectors["pge"]
     assert isinstance(connector, GreenButtonConnector)
     return connector
 
 
-async def authorize(app_context: AppContext, connector: GreenButtonConnector, username: str):
+async def authorize(
+    app: FastAPI, connector: GreenButtonConnector, username: str
+) -> AuthorizationResult:
     start = AuthorizationStart(state="s" * 43, code_verifier="v" * 64, redirect_uri=REDIRECT_URI)
     url = connector.authorization_url(start)
     query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
     assert query["code_challenge_method"] == "S256" and query["state"] == start.state
-    transport = httpx.ASGITransport(app=app_context.extras["app"])
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as customer:
         answer = await customer.post(
             urlsplit(url).path,
@@ -41,9 +44,9 @@ async def authorize(app_context: AppContext, connector: GreenButtonConnector, us
 
 
 async def test_refresh_gives_a_new_access_token_that_reads_data(
-    app_context: AppContext, connector: GreenButtonConnector
+    app: FastAPI, connector: GreenButtonConnector
 ) -> None:
-    result = await authorize(app_context, connector, "residential")
+    result = await authorize(app, connector, "residential")
     assert result.tokens is not None
     refreshed = await connector.refresh(result.tokens)
     assert refreshed.access_token != result.tokens.access_token
@@ -60,9 +63,9 @@ async def test_refresh_gives_a_new_access_token_that_reads_data(
 
 
 async def test_revoked_tokens_no_longer_read_data(
-    app_context: AppContext, connector: GreenButtonConnector
+    app: FastAPI, connector: GreenButtonConnector
 ) -> None:
-    result = await authorize(app_context, connector, "residential")
+    result = await authorize(app, connector, "residential")
     assert result.tokens is not None
     await connector.revoke(result.tokens)
     end = utc_now() - timedelta(days=2)

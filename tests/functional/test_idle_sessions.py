@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 
 from leap_connect.jobs.registry import import_handler_modules
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectSession, WebhookEvent, utc_now
+from leap_connect.runtime import Runtime
 from tests.support.browser import Browser
 from tests.support.factories import RESIDENTIAL_DETAILS, create_partner
 
@@ -24,14 +24,14 @@ async def open_session(client: httpx.AsyncClient, ref_id: str) -> None:
 
 
 async def test_a_session_idle_for_24_hours_is_closed_and_reported(
-    client: httpx.AsyncClient, app_context: AppContext
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    await create_partner(app_context)
+    await create_partner(runtime)
     await open_session(client, "idle")
     await open_session(
         httpx.AsyncClient(transport=client._transport, base_url=client.base_url), "busy"
     )
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         await db.execute(
             update(ConnectSession)
             .where(ConnectSession.partner_reference == "idle")
@@ -39,10 +39,10 @@ async def test_a_session_idle_for_24_hours_is_closed_and_reported(
         )
 
     import_handler_modules()
-    ran = await Worker(app_context.sessionmaker, app_context.settings).run_until_idle()
+    ran = await Worker(runtime).run_until_idle()
     assert ran >= 1
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         statuses = dict(
             (
                 await db.execute(select(ConnectSession.partner_reference, ConnectSession.status))

@@ -8,24 +8,25 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.kit.crypto import sign
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectionReference, ConnectSession, Meter, UtilityAuthorization
+from leap_connect.runtime import Runtime
 from tests.support.browser import Browser, Page
 from tests.support.factories import THANK_YOU_URL, Partner, create_partner
 
 
 @pytest.fixture
-async def partner(app_context: AppContext) -> Partner:
-    return await create_partner(app_context)
+async def partner(runtime: Runtime) -> Partner:
+    return await create_partner(runtime)
 
 
 @pytest.fixture
-def browser(client: httpx.AsyncClient, app_context: AppContext) -> Browser:
+def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
     # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
+    runtime.http.transport = httpx.ASGITransport(app=app)
     return Browser(client)
 
 
@@ -65,7 +66,7 @@ def assert_signed_redirect(
 
 
 async def test_residential_customer_connects_pge_and_lands_on_signed_thank_you_page(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?requestedUtilities=pge&refId=cust-123")
     assert landing.status == 200
@@ -88,7 +89,7 @@ async def test_residential_customer_connects_pge_and_lands_on_signed_thank_you_p
     finished = await browser.submit(session_page, button=("action", "continue"))
     params = assert_signed_redirect(finished.response, partner, "cust-123")
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         meters = list((await db.execute(select(Meter))).scalars())
         assert len(meters) == 1
         meter = meters[0]
@@ -103,14 +104,14 @@ async def test_residential_customer_connects_pge_and_lands_on_signed_thank_you_p
         # Stored encrypted: the column decrypts to a token, and is not that token.
         stored = authorization.access_token_encrypted
         assert stored is not None
-        access_token = app_context.encryptor.decrypt(stored)
+        access_token = runtime.encryptor.decrypt(stored)
         assert access_token and access_token not in stored
         references = list((await db.execute(select(ConnectionReference.reference))).scalars())
         assert references == ["cust-123"]
 
 
 async def test_commercial_customer_connects_sce_and_sdge_in_one_session(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?requestedUtilities=sce,sdge&refId=biz-9")
     details = {
@@ -133,7 +134,7 @@ async def test_commercial_customer_connects_sce_and_sdge_in_one_session(
     finished = await browser.submit(session_page, button=("action", "continue"))
     assert_signed_redirect(finished.response, partner, "biz-9")
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         meters = list((await db.execute(select(Meter).order_by(Meter.utility_id))).scalars())
     assert [m.utility_id for m in meters] == ["sce"] * 3 + ["sdge"] * 3
     assert {m.partner_reference for m in meters} == {"biz-9"}

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectFlow, ConnectSession, UtilityAuthorization
+from leap_connect.runtime import Runtime
 from tests.support.browser import Browser
 from tests.support.factories import RESIDENTIAL_DETAILS, Partner, create_partner
 
@@ -15,8 +15,8 @@ DETAILS = RESIDENTIAL_DETAILS
 
 
 @pytest.fixture
-async def partner(app_context: AppContext) -> Partner:
-    return await create_partner(app_context)
+async def partner(runtime: Runtime) -> Partner:
+    return await create_partner(runtime)
 
 
 @pytest.fixture
@@ -24,28 +24,28 @@ def browser(client: httpx.AsyncClient) -> Browser:
     return Browser(client)
 
 
-async def row_count(app_context: AppContext, model: type) -> int:
-    async with app_context.sessionmaker() as db:
+async def row_count(runtime: Runtime, model: type) -> int:
+    async with runtime.sessionmaker() as db:
         return int((await db.execute(select(func.count()).select_from(model))).scalar_one())
 
 
 async def test_opening_a_link_writes_nothing(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     for _ in range(3):
         page = await browser.open("/acme/ca-homes/?requestedUtilities=pge&refId=cust-1")
         assert page.status == 200
-    assert await row_count(app_context, ConnectSession) == 0
+    assert await row_count(runtime, ConnectSession) == 0
 
 
 async def test_ref_id_of_255_characters_works_end_to_end(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     ref_id = "r" * 255
     landing = await browser.open(f"/acme/ca-homes?refId={ref_id}")
     assert landing.status == 200
     await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS, follow=False)
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         stored = (await db.execute(select(ConnectSession.partner_reference))).scalar_one()
     assert stored == ref_id
 
@@ -65,11 +65,11 @@ async def test_ref_id_with_non_ascii_is_refused(browser: Browser, partner: Partn
 
 
 async def test_percent_encoded_ref_id_is_decoded(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?refId=cust%2042%2F7%26x")
     await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS, follow=False)
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         stored = (await db.execute(select(ConnectSession.partner_reference))).scalar_one()
     assert stored == "cust 42/7&x"
 
@@ -113,7 +113,7 @@ async def test_requested_utilities_are_trimmed_case_insensitive_and_deduplicated
 
 
 async def test_edited_form_cannot_choose_a_utility_the_link_did_not_offer(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?requestedUtilities=pge")
     form = landing.form_with_button("utility_id", "pge")
@@ -121,20 +121,20 @@ async def test_edited_form_cannot_choose_a_utility_the_link_did_not_offer(
     response = await browser.client.post(landing.url, data=data)
     assert response.status_code == 400
     assert "not one of the utilities you can connect here" in response.text
-    assert await row_count(app_context, UtilityAuthorization) == 0
+    assert await row_count(runtime, UtilityAuthorization) == 0
 
 
 async def test_form_without_csrf_token_is_refused(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     await browser.open("/acme/ca-homes")
     response = await browser.client.post("/acme/ca-homes", data=DETAILS | {"utility_id": "pge"})
     assert response.status_code == 403
-    assert await row_count(app_context, ConnectSession) == 0
+    assert await row_count(runtime, ConnectSession) == 0
 
 
 async def test_missing_details_are_shown_next_to_their_fields(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes")
     page = await browser.submit(
@@ -146,15 +146,15 @@ async def test_missing_details_are_shown_next_to_their_fields(
     assert "Choose whether this is a home or a business." in page.text
     assert "Enter your full name." in page.text
     assert "Enter an e-mail address like name@example.com." in page.text
-    assert await row_count(app_context, ConnectSession) == 0
+    assert await row_count(runtime, ConnectSession) == 0
 
 
 async def test_a_flow_disabled_after_its_page_was_shown_starts_no_session(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?requestedUtilities=pge")
     assert landing.status == 200
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         flow = await db.get(ConnectFlow, partner.flow.id)
         assert flow is not None
         flow.enabled = False
@@ -164,14 +164,14 @@ async def test_a_flow_disabled_after_its_page_was_shown_starts_no_session(
     page = await browser.submit(landing, button=("utility_id", "pge"), fields=DETAILS)
     assert page.status == 404
     assert "Acme Energy has no sign-up page at this address" in page.text
-    assert await row_count(app_context, ConnectSession) == 0
+    assert await row_count(runtime, ConnectSession) == 0
 
 
 async def test_a_flow_created_after_its_link_was_tried_works_at_once(
-    browser: Browser, app_context: AppContext
+    browser: Browser, runtime: Runtime
 ) -> None:
     assert (await browser.open("/acme/ca-homes")).status == 404
-    await create_partner(app_context)
+    await create_partner(runtime)
     assert (await browser.open("/acme/ca-homes")).status == 200
 
 

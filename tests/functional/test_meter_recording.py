@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from leap_connect.db import transaction
-from leap_connect.kit.deps import AppContext
 from leap_connect.meters.service import record_meters
 from leap_connect.models import ConnectSession, Meter, UtilityAuthorization, utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.utilities.connector import DiscoveredMeter
 from tests.support.factories import create_partner
 
@@ -22,11 +22,11 @@ class UtilityGaveUp(Exception):
 
 
 async def completed_authorization(
-    context: AppContext,
+    runtime: Runtime,
 ) -> tuple[ConnectSession, UtilityAuthorization]:
-    partner = await create_partner(context)
+    partner = await create_partner(runtime)
     now = utc_now()
-    async with transaction(context.sessionmaker) as session:
+    async with transaction(runtime.sessionmaker) as session:
         connect_session = ConnectSession(
             organization_id=partner.organization.id,
             flow_id=partner.flow.id,
@@ -52,9 +52,9 @@ async def completed_authorization(
     return connect_session, authorization
 
 
-async def meters_of(context: AppContext, authorization: UtilityAuthorization) -> int:
+async def meters_of(runtime: Runtime, authorization: UtilityAuthorization) -> int:
     """How many meters of the authorization another connection sees."""
-    async with context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         count = await session.scalar(
             select(func.count())
             .select_from(Meter)
@@ -65,11 +65,11 @@ async def meters_of(context: AppContext, authorization: UtilityAuthorization) ->
 
 
 async def test_no_meter_is_visible_until_the_whole_authorization_is_recorded(
-    app_context: AppContext,
+    runtime: Runtime,
 ) -> None:
-    connect_session, authorization = await completed_authorization(app_context)
+    connect_session, authorization = await completed_authorization(runtime)
 
-    async with transaction(app_context.sessionmaker) as session:
+    async with transaction(runtime.sessionmaker) as session:
         recorded = await record_meters(
             session,
             connect_session=connect_session,
@@ -77,18 +77,18 @@ async def test_no_meter_is_visible_until_the_whole_authorization_is_recorded(
             discovered=DISCOVERED,
         )
         assert [item.created for item in recorded] == [True, True, True]
-        assert await meters_of(app_context, authorization) == 0
+        assert await meters_of(runtime, authorization) == 0
 
-    assert await meters_of(app_context, authorization) == 3
+    assert await meters_of(runtime, authorization) == 3
 
 
 async def test_a_failure_after_some_meters_were_recorded_keeps_none_of_them(
-    app_context: AppContext,
+    runtime: Runtime,
 ) -> None:
-    connect_session, authorization = await completed_authorization(app_context)
+    connect_session, authorization = await completed_authorization(runtime)
 
     with pytest.raises(UtilityGaveUp):
-        async with transaction(app_context.sessionmaker) as session:
+        async with transaction(runtime.sessionmaker) as session:
             await record_meters(
                 session,
                 connect_session=connect_session,
@@ -97,9 +97,9 @@ async def test_a_failure_after_some_meters_were_recorded_keeps_none_of_them(
             )
             raise UtilityGaveUp
 
-    assert await meters_of(app_context, authorization) == 0
+    assert await meters_of(runtime, authorization) == 0
     # Asked again, the utility lists every meter: each is new, none left over from the failure.
-    async with transaction(app_context.sessionmaker) as session:
+    async with transaction(runtime.sessionmaker) as session:
         again = await record_meters(
             session,
             connect_session=connect_session,

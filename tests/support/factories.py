@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from leap_connect.connect.flows import create_flow
 from leap_connect.kit.crypto import Encryptor
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectFlow, Organization
 from leap_connect.organizations.service import create_organization
+from leap_connect.runtime import Runtime
 
 THANK_YOU_URL = "https://partner.example/thanks"
 
@@ -30,7 +30,7 @@ class Partner:
 
 
 async def create_partner(
-    context: AppContext | tuple[async_sessionmaker[AsyncSession], Encryptor],
+    runtime: Runtime | tuple[async_sessionmaker[AsyncSession], Encryptor],
     *,
     name: str = "acme",
     flow_title: str = "ca-homes",
@@ -40,7 +40,7 @@ async def create_partner(
     thank_you_url: str = THANK_YOU_URL,
 ) -> Partner:
     sessionmaker, encryptor = (
-        (context.sessionmaker, context.encryptor) if isinstance(context, AppContext) else context
+        (runtime.sessionmaker, runtime.encryptor) if isinstance(runtime, Runtime) else runtime
     )
     async with sessionmaker() as session, session.begin():
         organization, secret = await create_organization(

@@ -79,7 +79,7 @@ def demo(
     base_url = (
         settings.base_url if "LEAP_CONNECT_BASE_URL" in os.environ else f"http://{host}:{port}"
     )
-    settings = settings.model_copy(update={"sandbox": True, "demo": True, "base_url": base_url})
+    settings = settings.model_copy(update={"sandbox": True, "base_url": base_url})
     asyncio.run(run_demo(settings, host=host, port=port))
 
 

@@ -15,7 +15,7 @@ from leap_connect.connect.api_repository import SessionFilters
 from leap_connect.connect.api_schemas import ConnectSessionPage, FlowList, LinkOut, LinkRequest
 from leap_connect.connect.links import REF_ID_MAX_LENGTH
 from leap_connect.connect.schemas import ConnectSessionOut
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/v2/connect", tags=["Connect"])
 
@@ -30,9 +30,9 @@ MAX_PAGE_SIZE = 500
     response_model=FlowList,
     responses=problem_responses(*AUTHENTICATED),
 )
-async def list_flows(caller: ConnectRead, session: SessionDep, context: AppContextDep) -> FlowList:
+async def list_flows(caller: ConnectRead, session: SessionDep, runtime: RuntimeDep) -> FlowList:
     return await api_service.list_flows(
-        session, organization_id=caller.organization_id, base_url=context.settings.base_url
+        session, organization_id=caller.organization_id, base_url=runtime.settings.base_url
     )
 
 
@@ -48,12 +48,12 @@ async def list_flows(caller: ConnectRead, session: SessionDep, context: AppConte
     responses=problem_responses(400, *AUTHENTICATED, 422),
 )
 async def create_link(
-    caller: ConnectWrite, session: SessionDep, context: AppContextDep, body: LinkRequest
+    caller: ConnectWrite, session: SessionDep, runtime: RuntimeDep, body: LinkRequest
 ) -> LinkOut:
     return await api_service.create_link(
         session,
         organization_id=caller.organization_id,
-        base_url=context.settings.base_url,
+        base_url=runtime.settings.base_url,
         flow_name=body.flow,
         requested_utilities=body.requested_utilities,
         ref_id=body.ref_id,
@@ -74,7 +74,7 @@ async def create_link(
 async def list_connect_sessions(
     caller: ConnectRead,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
     partner_reference: Annotated[
         str | None,
         Query(
@@ -98,7 +98,7 @@ async def list_connect_sessions(
         ),
         page_size=page_size,
         page_token=page_token,
-        secret_key=context.secret_key,
+        secret_key=runtime.secret_key,
     )
 
 

@@ -13,19 +13,21 @@ from starlette.convertors import register_url_convertor
 
 from leap_connect.connect import service, terms
 from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
+from leap_connect.connect.link_opens import count_link_open
 from leap_connect.connect.link_targets import link_target_cache
 from leap_connect.connect.links import FlowNameConvertor, PartnerNameConvertor
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
 from leap_connect.db import transaction
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.csrf import (
     csrf_token,
     ensure_browser_id,
     set_browser_cookie,
 )
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import NotFound
-from leap_connect.portal.tasks import count_link_open
+from leap_connect.kit.templating import templates
+from leap_connect.runtime import Runtime
 from leap_connect.utilities.connector import ConnectorError
 from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES_BY_ID
@@ -56,23 +58,23 @@ async def brand_stylesheet(color: str) -> Response:
 
 @router.get("/connect/sessions/{connect_session_id}")
 async def session_page(
-    request: Request, connect_session_id: uuid.UUID, session: SessionDep, context: AppContextDep
+    request: Request, connect_session_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    browser = browser_of(request, context)
+    browser = browser_of(request, runtime)
     view = await service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
     )
-    return _render_session(request, context, view, browser)
+    return _render_session(request, runtime, view, browser)
 
 
 @router.post("/connect/sessions/{connect_session_id}")
 async def session_action(
-    request: Request, connect_session_id: uuid.UUID, session: SessionDep, context: AppContextDep
+    request: Request, connect_session_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    browser = browser_of(request, context)
-    form = await checked_form(request, context, browser)
+    browser = browser_of(request, runtime)
+    form = await checked_form(request, runtime, browser)
     view = await service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
     )
     if view.connect_session.status in ("COMPLETED", "CLOSED") and form.get("action") != "continue":
         raise JourneyRefused(
@@ -90,44 +92,44 @@ async def session_action(
             connect_session=view.connect_session,
             flow=view.flow,
             utility_id=utility_id,
-            connectors=context.connectors,
-            encryptor=context.encryptor,
-            secret_key=context.secret_key,
-            redirect_uri=redirect_uri(context.settings, utility_id),
+            connectors=runtime.connectors,
+            encryptor=runtime.encryptor,
+            secret_key=runtime.secret_key,
+            redirect_uri=redirect_uri(runtime.settings, utility_id),
         )
         return RedirectResponse(url, status_code=303)
     if form.get("action") == "continue":
         try:
-            thank_you = await service.finish(session, view, context.encryptor)
+            thank_you = await service.finish(session, view, runtime.encryptor)
         except terms.TermsUnsigned as unsigned:  # the terms step comes next: its first document
             service.touch(view.connect_session)
             return RedirectResponse(unsigned.first_document_url, status_code=303)
         except JourneyRefused as refusal:
             service.touch(view.connect_session)
             return _render_session(
-                request, context, view, browser, message=refusal.detail, status=400
+                request, runtime, view, browser, message=refusal.detail, status=400
             )
         return RedirectResponse(thank_you, status_code=303)
     raise JourneyRefused("Choose a utility to connect, or continue.")
 
 
 @router.get("/connect/callback/{utility_id}")
-async def utility_callback(request: Request, utility_id: str, context: AppContextDep) -> Response:
+async def utility_callback(request: Request, utility_id: str, runtime: RuntimeDep) -> Response:
     """Back from the utility. Two short transactions around the token exchange, because the
     state must be taken (single use) before the slow network call and the result written after."""
     if utility_id not in UTILITIES_BY_ID:
         raise NotFound(f'"{utility_id}" is not a utility Leap Connect supports.')
-    browser = browser_of(request, context)
+    browser = browser_of(request, runtime)
     params = {key: value for key, value in request.query_params.items()}
-    async with transaction(context.sessionmaker) as session:
+    async with transaction(runtime.sessionmaker) as session:
         claimed = await service.claim_callback(
             session,
             utility_id=utility_id,
             state=params.get("state"),
-            binding=binding_of(context, browser),
-            secret_key=context.secret_key,
-            encryptor=context.encryptor,
-            redirect_uri=redirect_uri(context.settings, utility_id),
+            binding=binding_of(runtime, browser),
+            secret_key=runtime.secret_key,
+            encryptor=runtime.encryptor,
+            redirect_uri=redirect_uri(runtime.settings, utility_id),
         )
     if isinstance(claimed, service.RefusedCallback):
         if claimed.already_completed and claimed.connect_session_id:
@@ -139,23 +141,23 @@ async def utility_callback(request: Request, utility_id: str, context: AppContex
             "We could not complete this connection",
             f"{claimed.reason} For your security, please start the connection again.",
             actions=actions,
-            csrf_token=csrf_for(context, browser),
+            csrf_token=csrf_for(runtime, browser),
         )
-    connector = context.connectors.get(utility_id)
+    connector = runtime.connectors.get(utility_id)
     try:
         if connector is None:
             raise ConnectorError("utility_down", "This utility is not configured.")
         result = await connector.complete(claimed.start, params)
     except ConnectorError as failure:
         log.info("authorization_failed", utility_id=utility_id, code=failure.code)
-        async with transaction(context.sessionmaker) as session:
+        async with transaction(runtime.sessionmaker) as session:
             await service.fail_authorization(
                 session, claimed=claimed, code=failure.code, description=failure.message
             )
-        return _failure_page(request, context, browser, utility_id, claimed, failure)
-    async with transaction(context.sessionmaker) as session:
+        return _failure_page(request, runtime, browser, utility_id, claimed, failure)
+    async with transaction(runtime.sessionmaker) as session:
         meters = await service.complete_authorization(
-            session, claimed=claimed, result=result, encryptor=context.encryptor
+            session, claimed=claimed, result=result, encryptor=runtime.encryptor
         )
     log.info("authorization_completed", utility_id=utility_id, meters=len(meters))
     return _to_session(claimed.connect_session_id)
@@ -178,20 +180,20 @@ LANDING_PATH = "/{org_name:partner_name}/{url_friendly_title:flow_name}"
 @any_link_router.get("/{org_name}/{url_friendly_title}")
 @any_link_router.get("/{org_name}/{url_friendly_title}/")
 async def landing_page(
-    request: Request, org_name: str, url_friendly_title: str, context: AppContextDep
+    request: Request, org_name: str, url_friendly_title: str, runtime: RuntimeDep
 ) -> Response:
     # From memory for a few seconds (link_targets.py): showing the page reads and writes nothing.
-    target = await link_target_cache(context).get(org_name, url_friendly_title)
+    target = await link_target_cache(runtime).get(org_name, url_friendly_title)
     landing = service.landing_for(
         target,
         requested_values=request.query_params.getlist("requestedUtilities"),
         ref_values=request.query_params.getlist("refId"),
     )
-    count_link_open(context, landing.flow)  # in memory too, saved about once a minute
-    browser, is_new = ensure_browser_id(request, development=context.settings.is_development)
-    response = _render_landing(request, context, landing, browser)
+    count_link_open(runtime, landing.flow)  # in memory too, saved about once a minute
+    browser, is_new = ensure_browser_id(request, development=runtime.settings.is_development)
+    response = _render_landing(request, runtime, landing, browser)
     if is_new:
-        set_browser_cookie(response, browser, development=context.settings.is_development)
+        set_browser_cookie(response, browser, development=runtime.settings.is_development)
     return response
 
 
@@ -204,21 +206,21 @@ async def landing_submit(
     org_name: str,
     url_friendly_title: str,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
-    browser = browser_of(request, context)
-    form = await checked_form(request, context, browser)
+    browser = browser_of(request, runtime)
+    form = await checked_form(request, runtime, browser)
     assert browser is not None
     landing = await _landing(request, session, org_name, url_friendly_title)
     values = {key: str(value) for key, value in form.items() if isinstance(value, str)}
     try:
         details = service.read_customer_form(landing.flow, values)
     except CustomerFormInvalid as invalid:
-        return _render_landing(request, context, landing, browser, values, invalid.errors, 400)
+        return _render_landing(request, runtime, landing, browser, values, invalid.errors, 400)
     connect_session = await service.open_connect_session(
         session,
         landing=landing,
-        binding=service.browser_binding(context.secret_key, browser),
+        binding=service.browser_binding(runtime.secret_key, browser),
         details=details,
     )
     utility_id = values.get("utility_id", "").strip().lower()
@@ -234,10 +236,10 @@ async def landing_submit(
         connect_session=connect_session,
         flow=landing.flow,
         utility_id=utility_id,
-        connectors=context.connectors,
-        encryptor=context.encryptor,
-        secret_key=context.secret_key,
-        redirect_uri=redirect_uri(context.settings, utility_id),
+        connectors=runtime.connectors,
+        encryptor=runtime.encryptor,
+        secret_key=runtime.secret_key,
+        redirect_uri=redirect_uri(runtime.settings, utility_id),
     )
     return RedirectResponse(url, status_code=303)
 
@@ -269,7 +271,7 @@ def _session_actions(connect_session_id: uuid.UUID | None) -> list[dict[str, Any
 
 def _render_landing(
     request: Request,
-    context: AppContext,
+    runtime: Runtime,
     landing: Landing,
     browser: str,
     values: dict[str, str] | None = None,
@@ -277,7 +279,7 @@ def _render_landing(
     status: int = 200,
 ) -> HTMLResponse:
     commercial_only = landing.flow.customer_types == ["commercial"]
-    return context.templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "landing.html",
         {
@@ -292,7 +294,7 @@ def _render_landing(
             "terms_first": landing.flow.terms_before_authorization,
             "form_action": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),
-            "csrf_token": csrf_token(context.secret_key, browser),
+            "csrf_token": csrf_token(runtime.secret_key, browser),
             "values": values or {},
             "errors": errors or {},
         },
@@ -303,21 +305,21 @@ def _render_landing(
 
 def _render_session(
     request: Request,
-    context: AppContext,
+    runtime: Runtime,
     view: service.SessionView,
     browser: str | None,
     *,
     message: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    return context.templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "session.html",
         {
             "view": view,
             "organization": view.organization,
             "brand_color": view.organization.brand_color,
-            "csrf_token": csrf_for(context, browser),
+            "csrf_token": csrf_for(runtime, browser),
             "message": message,
         },
         status_code=status,
@@ -352,7 +354,7 @@ _CUSTOMER_CAN_FIX = {
 
 def _failure_page(
     request: Request,
-    context: AppContext,
+    runtime: Runtime,
     browser: str | None,
     utility_id: str,
     claimed: service.ClaimedCallback,
@@ -396,6 +398,6 @@ def _failure_page(
         title,
         message,
         actions=[retry, back],
-        csrf_token=csrf_for(context, browser),
+        csrf_token=csrf_for(runtime, browser),
         organization=None,
     )

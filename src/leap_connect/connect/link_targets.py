@@ -18,11 +18,10 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from leap_connect.connect.service import LinkTarget, find_link_target
-from leap_connect.kit.deps import AppContext
+from leap_connect.runtime import Runtime
 
 LINK_TARGET_TTL = 5.0  # seconds
 MAX_LINK_TARGETS = 1024
-_CACHE = "connect.link_targets"
 
 
 class LinkTargetCache:
@@ -83,8 +82,5 @@ class LinkTargetCache:
             task.exception()  # retrieved here too, in case every waiter went away
 
 
-def link_target_cache(context: AppContext) -> LinkTargetCache:
-    cache = context.extras.get(_CACHE)
-    if not isinstance(cache, LinkTargetCache):
-        cache = context.extras[_CACHE] = LinkTargetCache(context.sessionmaker)
-    return cache
+def link_target_cache(runtime: Runtime) -> LinkTargetCache:
+    return runtime.keep(LinkTargetCache, lambda: LinkTargetCache(runtime.sessionmaker))

@@ -1,14 +1,24 @@
-"""Queries for flows, connect sessions and utility authorizations."""
+"""Queries for flows, connect sessions, utility authorizations and the counts of opened links."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.models import ConnectFlow, ConnectSession, Organization, UtilityAuthorization
+from leap_connect.models import (
+    ConnectFlow,
+    ConnectSession,
+    LinkOpenCount,
+    Organization,
+    UtilityAuthorization,
+    utc_now,
+)
 
 
 async def get_flow(
@@ -140,3 +150,43 @@ async def idle_connect_sessions(
         .with_for_update(skip_locked=True)
     )
     return list(result.scalars())
+
+
+class FlowDay(NamedTuple):
+    """The key of a link-open count: a flow on a UTC day (with its organization, for scoping)."""
+
+    organization_id: uuid.UUID
+    flow_id: uuid.UUID
+    day: date
+
+
+async def add_link_opens(session: AsyncSession, counts: Mapping[FlowDay, int]) -> None:
+    """Add counts to the stored ones in one statement (INSERT ... ON CONFLICT DO UPDATE).
+
+    The database does the addition, so servers saving their counts at the same moment never lose
+    each other's.
+    """
+    if not counts:
+        return
+    now = utc_now()
+    rows = [
+        {
+            "organization_id": key.organization_id,
+            "flow_id": key.flow_id,
+            "day": key.day,
+            "opens": opens,
+            "updated_at": now,
+        }
+        for key, opens in counts.items()
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(LinkOpenCount).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[LinkOpenCount.flow_id, LinkOpenCount.day],
+        set_={
+            "opens": LinkOpenCount.opens + statement.excluded.opens,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    await session.execute(statement)

@@ -15,13 +15,15 @@ from leap_connect.connect import service as connect_service
 from leap_connect.connect import terms
 from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
 from leap_connect.connect.terms import document_url, known_utility, terms_url
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.esign import service as esign
 from leap_connect.esign.disclosure import esign_disclosure
 from leap_connect.esign.documents import render_html
 from leap_connect.esign.service import DocumentChanged, SignatureFormInvalid, TermsStep
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.problems import NotFound
+from leap_connect.kit.templating import templates
 from leap_connect.models import Agreement, Document, utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.utilities.registry import UTILITIES_BY_ID
 
 router = APIRouter(include_in_schema=False)
@@ -34,19 +36,19 @@ async def terms_overview(
     request: Request,
     connect_session_id: uuid.UUID,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
     utility_id: str | None = None,
 ) -> Response:
     """Every document to sign, what is signed, and the way on once all are."""
-    browser = browser_of(request, context)
+    browser = browser_of(request, runtime)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
     )
     step = await esign.load_terms_step(session, view.connect_session)
     if not step.documents:
         return RedirectResponse(f"/connect/sessions/{connect_session_id}", status_code=303)
     next_utility = UTILITIES_BY_ID.get(known_utility(utility_id) or "")
-    return context.templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "terms_overview.html",
         {
@@ -67,7 +69,7 @@ async def terms_overview(
                 }
                 for document in step.documents
             ],
-            "csrf_token": csrf_for(context, browser),
+            "csrf_token": csrf_for(runtime, browser),
         },
         headers=NO_STORE,
     )
@@ -79,16 +81,16 @@ async def document_page(
     connect_session_id: uuid.UUID,
     slug: str,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
     utility_id: str | None = None,
 ) -> Response:
-    browser = browser_of(request, context)
+    browser = browser_of(request, runtime)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
     )
     step = await esign.load_terms_step(session, view.connect_session)
     return _render_document(
-        request, context, view, step, slug, browser, next_utility_id=known_utility(utility_id)
+        request, runtime, view, step, slug, browser, next_utility_id=known_utility(utility_id)
     )
 
 
@@ -98,13 +100,13 @@ async def sign(
     connect_session_id: uuid.UUID,
     slug: str,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
     consented_at = utc_now()  # the consent box is ticked in this very submission
-    browser = browser_of(request, context)
-    form = await checked_form(request, context, browser)
+    browser = browser_of(request, runtime)
+    form = await checked_form(request, runtime, browser)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
     )
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     next_utility_id = known_utility(values.get("next_utility_id"))
@@ -122,14 +124,14 @@ async def sign(
             consented_at=consented_at,
             ip_address=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
-            settings=context.settings,
-            encryptor=context.encryptor,
+            settings=runtime.settings,
+            encryptor=runtime.encryptor,
         )
     except SignatureFormInvalid as invalid:
         step = await esign.load_terms_step(session, connect_session)
         return _render_document(
             request,
-            context,
+            runtime,
             view,
             step,
             slug,
@@ -143,7 +145,7 @@ async def sign(
         step = await esign.load_terms_step(session, connect_session)
         return _render_document(
             request,
-            context,
+            runtime,
             view,
             step,
             slug,
@@ -164,12 +166,12 @@ async def signed_pdf(
     connect_session_id: uuid.UUID,
     slug: str,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """The signer's own copy, to keep (the ESIGN consent promises it)."""
-    browser = browser_of(request, context)
+    browser = browser_of(request, runtime)
     view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(context, browser)
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
     )
     agreement, document = await esign.signed_pdf_for_session(session, view.connect_session, slug)
     assert agreement.pdf is not None
@@ -185,7 +187,7 @@ async def signed_pdf(
 
 def _render_document(
     request: Request,
-    context: AppContext,
+    runtime: Runtime,
     view: connect_service.SessionView,
     step: TermsStep,
     slug: str,
@@ -209,7 +211,7 @@ def _render_document(
         else terms_url(connect_session.id, next_utility_id=next_utility_id)
     )
     defaults = {"company_name": connect_session.company_name or ""}
-    return context.templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "terms_document.html",
         {
@@ -229,7 +231,7 @@ def _render_document(
             "pdf_url": f"/connect/sessions/{connect_session.id}/terms/{document.slug}/pdf",
             "continue_url": continue_url,
             "next_utility_id": next_utility_id,
-            "csrf_token": csrf_for(context, browser),
+            "csrf_token": csrf_for(runtime, browser),
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
             "message": message,

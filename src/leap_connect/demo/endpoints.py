@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from leap_connect.demo.seed import DEMO_ORG, THANK_YOU_PATH
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.crypto import signature_ok
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.kit.templating import templates
 from leap_connect.organizations import repository
 
 router = APIRouter(include_in_schema=False)
@@ -18,20 +19,20 @@ MAX_AGE_SECONDS = 600
 
 
 @router.get(THANK_YOU_PATH)
-async def thank_you(request: Request, session: SessionDep, context: AppContextDep) -> HTMLResponse:
+async def thank_you(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
     params = request.query_params
     organization = await repository.get_organization_by_name(session, DEMO_ORG)
     fields = {key: params.get(key, "") for key in ("connect_session_id", "refId", "status", "ts")}
     valid = False
     fresh = False
     if organization is not None:
-        secret = context.encryptor.decrypt(organization.redirect_signing_secret_encrypted)
+        secret = runtime.encryptor.decrypt(organization.redirect_signing_secret_encrypted)
         message = (
             f"{fields['connect_session_id']}.{fields['refId']}.{fields['status']}.{fields['ts']}"
         )
         valid = signature_ok(secret, message, params.get("signature", ""))
         fresh = fields["ts"].isdigit() and abs(time.time() - int(fields["ts"])) <= MAX_AGE_SECONDS
-    return context.templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "demo_thank_you.html",
         {

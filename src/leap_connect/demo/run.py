@@ -7,13 +7,13 @@ import asyncio
 import typer
 import uvicorn
 
-from leap_connect.app import create_app
+from leap_connect.app import create_app, runtime_of_app
 from leap_connect.db import create_engine, create_sessionmaker, transaction
+from leap_connect.demo.endpoints import router as thank_you_router
 from leap_connect.demo.seed import DEMO_USER_EMAIL, DEMO_USER_PASSWORD, seed_demo
 from leap_connect.jobs.worker import in_process_worker
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.migrations import runner
-from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 
 
@@ -28,12 +28,10 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
     finally:
         await engine.dispose()
     _print_welcome(settings, partner.api_key, partner.links)
-    app = create_app(settings)
-    context = app.state.context
+    app = create_app(settings, extra_routers=[thank_you_router])
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False))
     # One process does it all: the background worker runs in the server's event loop.
-    runtime = Runtime(context.encryptor, context.http, context.connectors)
-    async with in_process_worker(context.sessionmaker, settings, extras=runtime.as_job_extras()):
+    async with in_process_worker(runtime_of_app(app)):
         await server.serve()
 
 

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 
 from leap_connect.api.deps import MetersRead
 from leap_connect.api.openapi import AUTHENTICATED, problem_responses
+from leap_connect.deps import SessionDep
 from leap_connect.esign import service
 from leap_connect.esign.schemas import AgreementList, AgreementOut, agreement_out
-from leap_connect.kit.deps import SessionDep
 from leap_connect.kit.problems import NotFound
 
 router = APIRouter(tags=["Agreements"])

@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 import pkgutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import leap_connect
 from leap_connect.jobs.retry import Backoff, default_backoff
 from leap_connect.models import Job
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 
 KIND_MAX_LENGTH = 60  # jobs.kind is a VARCHAR(60)
@@ -27,19 +28,26 @@ class JobContext:
     `session` is in a transaction that commits together with marking the job done, and rolls back
     if the handler raises: write through it, never commit it. `sessionmaker` is for the rare write
     that must survive a failure (e.g. recording a delivery attempt). `job` is a detached copy of the
-    row, for reading `id`, `attempts` and `created_at`. `extras` holds app-wide objects (HTTP client
-    factory, utility connectors) that whoever starts the worker provides.
+    row, for reading `id`, `attempts` and `created_at`. `runtime` holds the process's long-lived
+    objects (settings, utility connectors, HTTP clients).
 
     A handler that sets `run_again_at` has the job enqueued again for then (same kind, payload and
     dedupe key) in the commit that marks this run done: for work that comes in batches.
     """
 
     session: AsyncSession
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
     job: Job
-    extras: dict[str, Any] = field(default_factory=dict)
+    runtime: Runtime
+    worker_id: str
     run_again_at: datetime | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.runtime.sessionmaker
 
 
 JobHandler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.db import create_engine, create_sessionmaker, transaction
+from leap_connect.db import transaction
 from leap_connect.jobs import repository
 from leap_connect.jobs.registry import (
     JOB_MODULES_VARIABLE,
@@ -33,7 +33,7 @@ from leap_connect.jobs.retry import LAST_ERROR_LIMIT, describe_error, next_run_a
 from leap_connect.jobs.service import enqueue, schedule_periodic_jobs
 from leap_connect.kit.observability import configure_logging
 from leap_connect.models import Job, utc_now
-from leap_connect.runtime import build_runtime
+from leap_connect.runtime import Runtime, build_runtime
 from leap_connect.settings import Settings
 
 log = structlog.get_logger("leap_connect.jobs")
@@ -59,14 +59,12 @@ class Worker:
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        settings: Settings,
+        runtime: Runtime,
         *,
         worker_id: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
         poll_interval: float = 1.0,
         batch_size: int = 10,
-        extras: dict[str, Any] | None = None,
         handlers: Registry | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -74,13 +72,13 @@ class Worker:
             raise ValueError("lease must be positive")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.sessionmaker = sessionmaker
-        self.settings = settings
+        self.runtime = runtime
+        self.sessionmaker = runtime.sessionmaker
+        self.settings = runtime.settings
         self.worker_id = (worker_id or default_worker_id())[:200]
         self.lease = lease
         self.poll_interval = poll_interval
         self.batch_size = batch_size
-        self.extras = extras if extras is not None else {}
         self.handlers = handlers if handlers is not None else registry
         self.clock = clock
         self._running: set[tuple[uuid.UUID, int]] = set()
@@ -241,11 +239,7 @@ class Worker:
     async def _run_handler(self, job: Job, spec: HandlerSpec) -> None:
         async with self.sessionmaker() as session, session.begin():
             context = JobContext(
-                session=session,
-                settings=self.settings,
-                sessionmaker=self.sessionmaker,
-                job=job,
-                extras=self.extras,
+                session=session, job=job, runtime=self.runtime, worker_id=self.worker_id
             )
             await spec.handler(context, job.payload)
             # Autoflush is off: send the handler's writes now so their errors count as its failure.
@@ -345,10 +339,8 @@ class Worker:
 
 @contextlib.asynccontextmanager
 async def in_process_worker(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    runtime: Runtime,
     *,
-    extras: dict[str, Any] | None = None,
     lease: timedelta = DEFAULT_LEASE,
     poll_interval: float = 1.0,
     batch_size: int = 10,
@@ -358,12 +350,10 @@ async def in_process_worker(
     if handlers is None:
         import_handler_modules(os.environ.get(JOB_MODULES_VARIABLE))
     worker = Worker(
-        sessionmaker,
-        settings,
+        runtime,
         lease=lease,
         poll_interval=poll_interval,
         batch_size=batch_size,
-        extras=extras,
         handlers=handlers,
     )
     stop = asyncio.Event()
@@ -383,7 +373,6 @@ async def run_worker(
     lease: timedelta = DEFAULT_LEASE,
     poll_interval: float = 1.0,
     batch_size: int = 10,
-    extras: dict[str, Any] | None = None,
 ) -> None:
     """The `leap-connect worker` process: run jobs until `stop` is set or SIGTERM/SIGINT arrives.
 
@@ -395,15 +384,8 @@ async def run_worker(
     )
     modules = import_handler_modules(os.environ.get(JOB_MODULES_VARIABLE))
     stop = stop or asyncio.Event()
-    engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
-    worker = Worker(
-        create_sessionmaker(engine),
-        settings,
-        lease=lease,
-        poll_interval=poll_interval,
-        batch_size=batch_size,
-        extras=build_runtime(settings).as_job_extras() if extras is None else extras,
-    )
+    runtime = build_runtime(settings)
+    worker = Worker(runtime, lease=lease, poll_interval=poll_interval, batch_size=batch_size)
     log.info("worker_started", worker_id=worker.worker_id, handler_modules=modules)
     main = asyncio.create_task(worker.run_until_idle(stop) if once else worker.run(stop))
     try:
@@ -415,7 +397,7 @@ async def run_worker(
             raise
         log.warning("worker_abandoned_jobs", detail="they run again when their leases expire")
     finally:
-        await engine.dispose()
+        await runtime.close()
     log.info("worker_stopped", worker_id=worker.worker_id)
 
 

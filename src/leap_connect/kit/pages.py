@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from leap_connect.kit.templating import templates
+
 
 def error_page(
     request: Request,
@@ -19,8 +21,7 @@ def error_page(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> HTMLResponse:
-    context = request.app.state.context
-    response: HTMLResponse = context.templates.TemplateResponse(
+    response: HTMLResponse = templates().TemplateResponse(
         request,
         "error.html",
         {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
@@ -15,7 +16,9 @@ TEMPLATE_DIRS = [
 ]
 
 
-def create_templates() -> Jinja2Templates:
+@cache
+def templates() -> Jinja2Templates:
+    """The process's one template environment (templates ship with the package: no reloading)."""
     environment = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(path)) for path in TEMPLATE_DIRS]),
         autoescape=select_autoescape(default=True, default_for_string=True),

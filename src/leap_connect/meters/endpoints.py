@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from leap_connect.api.deps import ApiCaller, MetersRead, MetersWrite, ReadSessionDep
+from leap_connect.api.deps import ApiCaller, MetersRead, MetersWrite
 from leap_connect.api.openapi import AUTHENTICATED, problem_responses
 from leap_connect.api.params import UtcDateTime
 from leap_connect.audit.service import Actor
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import ReadSessionDep, RuntimeDep, SessionDep
 from leap_connect.meters import intervals, references, search
 from leap_connect.meters.schemas import (
     BulkPartnerReferenceResults,
@@ -47,11 +47,11 @@ def actor(caller: ApiCaller) -> Actor:
 async def search_meters(
     caller: MetersRead,
     session: ReadSessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
     body: Annotated[MeterSearch, Body()],
 ) -> Response:
     page = await search.find_meters(
-        session, organization_id=caller.organization_id, search=body, secret_key=context.secret_key
+        session, organization_id=caller.organization_id, search=body, secret_key=runtime.secret_key
     )
     # The bytes `response_model` would give, without validating up to 500 meters a second time.
     return Response(page.json(), media_type="application/json")
@@ -127,7 +127,7 @@ async def update_partner_reference(
 async def get_meter_intervals(
     caller: MetersRead,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
     meter_id: uuid.UUID,
     start: Annotated[
         UtcDateTime,
@@ -148,8 +148,8 @@ async def get_meter_intervals(
         start=start,
         end=end,
         access=intervals.UtilityAccess(
-            connectors=context.connectors,
-            encryptor=context.encryptor,
-            sessionmaker=context.sessionmaker,
+            connectors=runtime.connectors,
+            encryptor=runtime.encryptor,
+            sessionmaker=runtime.sessionmaker,
         ),
     )

@@ -8,7 +8,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.problems import LeapConnectError, Unauthorized
 from leap_connect.meters import discovery
 from leap_connect.utilities.registry import Protocol
@@ -27,7 +27,7 @@ class WebhookTooLarge(LeapConnectError):
 
 @router.post("/connect/webhooks/utilityapi", include_in_schema=False)
 async def utilityapi_webhook(
-    request: Request, session: SessionDep, context: AppContextDep
+    request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> JSONResponse:
     """UtilityAPI says something happened to an authorization: look for its meters now.
 
@@ -38,7 +38,7 @@ async def utilityapi_webhook(
     body = await _read_body(request)
     if not any(
         connector.webhook_is_signed(request.headers, body)
-        for connector in context.connectors.values()
+        for connector in runtime.connectors.values()
         if connector.utility.protocol is Protocol.UTILITYAPI
     ):
         log.warning("utilityapi_webhook_refused")

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from leap_connect.kit.deps import AppContextDep
+from leap_connect.deps import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,9 +18,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(context: AppContextDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     try:
-        async with context.engine.connect() as connection:
+        async with runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception as error:  # any failure to reach the database means "not ready"
         return JSONResponse(
@@ -32,5 +32,5 @@ async def readyz(context: AppContextDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(request: Request, context: AppContextDep) -> Response:
-    return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

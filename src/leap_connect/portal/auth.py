@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.kit.crypto import keyed_hash
 from leap_connect.kit.csrf import csrf_token
-from leap_connect.kit.deps import AppContext
 from leap_connect.kit.ratelimit import RateLimiter, RateLimitSettings
 from leap_connect.models import Organization, PortalSession, User, utc_now
 from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import password_hasher
 from leap_connect.portal import repository
+from leap_connect.runtime import Runtime
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_LIFETIME = timedelta(hours=12)
@@ -110,21 +110,16 @@ class SignInLimiter:
         return retry_after
 
 
-SIGN_IN_LIMITER = "portal.sign_in_limiter"
-
-
-def sign_in_limiter(context: AppContext) -> SignInLimiter:
-    """The app's limiter, made on first use (tests may put their own in first)."""
-    limiter = context.extras.get(SIGN_IN_LIMITER)
-    if not isinstance(limiter, SignInLimiter):
-        limiter = SignInLimiter(RateLimitSettings().rate_limit_storage_uri)
-        context.extras[SIGN_IN_LIMITER] = limiter
-    return limiter
+def sign_in_limiter(runtime: Runtime) -> SignInLimiter:
+    """The process's limiter, made on first use (tests may put their own in first)."""
+    return runtime.keep(
+        SignInLimiter, lambda: SignInLimiter(RateLimitSettings().rate_limit_storage_uri)
+    )
 
 
 async def sign_in(
     session: AsyncSession,
-    context: AppContext,
+    runtime: Runtime,
     *,
     email: str,
     password: str,
@@ -133,7 +128,7 @@ async def sign_in(
 ) -> SignedIn:
     """Check the password and open a new session; raises SignInThrottled or SignInRefused."""
     email = email.strip().lower()[:MAX_EMAIL_LENGTH]
-    retry_after = await sign_in_limiter(context).hit(client, keyed_hash(context.secret_key, email))
+    retry_after = await sign_in_limiter(runtime).hit(client, keyed_hash(runtime.secret_key, email))
     if retry_after is not None:
         raise SignInThrottled(retry_after)
     user = await organizations_repository.get_user_by_email(session, email) if email else None
@@ -146,14 +141,14 @@ async def sign_in(
     user.last_signed_in_at = now
     if previous_token:
         # A new token at every sign-in: a token planted before sign-in (fixation) is worthless.
-        await _end_session(session, context.secret_key, previous_token)
+        await _end_session(session, runtime.secret_key, previous_token)
     await repository.delete_expired_portal_sessions(
         session, now=now, idle_since=now - IDLE_TIMEOUT, user_id=user.id
     )
     token = secrets.token_urlsafe(32)
     session.add(
         PortalSession(
-            token_hmac=_token_hmac(context.secret_key, token),
+            token_hmac=_token_hmac(runtime.secret_key, token),
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
@@ -164,7 +159,7 @@ async def sign_in(
     return SignedIn(user=user, token=token)
 
 
-async def sign_out(session: AsyncSession, context: AppContext, caller: PortalCaller) -> None:
+async def sign_out(session: AsyncSession, runtime: Runtime, caller: PortalCaller) -> None:
     await repository.delete_portal_session(session, caller.portal_session.id)
 
 
@@ -198,12 +193,12 @@ class SessionExpired(Exception):
 
 
 async def current_caller(
-    session: AsyncSession, context: AppContext, token: str | None, *, now: datetime | None = None
+    session: AsyncSession, runtime: Runtime, token: str | None, *, now: datetime | None = None
 ) -> PortalCaller | None:
     """The signed-in caller, or None; raises SessionExpired for a session that has just run out."""
     if token is None:
         return None
-    found = await repository.get_portal_session(session, _token_hmac(context.secret_key, token))
+    found = await repository.get_portal_session(session, _token_hmac(runtime.secret_key, token))
     if found is None:
         return None
     portal_session, user, organization = found
@@ -216,5 +211,5 @@ async def current_caller(
         user=user,
         organization=organization,
         portal_session=portal_session,
-        csrf_token=session_csrf_token(context.secret_key, token),
+        csrf_token=session_csrf_token(runtime.secret_key, token),
     )

@@ -15,10 +15,11 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.csrf import CSRF_FIELD, csrf_ok
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.problems import Forbidden, LeapConnectError
 from leap_connect.portal.auth import ABSOLUTE_LIFETIME, PortalCaller, SessionExpired, current_caller
+from leap_connect.runtime import Runtime
 
 SESSION_COOKIE_DEV = "leap_connect_portal"
 SESSION_COOKIE_SECURE = "__Host-leap_connect_portal"
@@ -79,8 +80,8 @@ def clear_session_cookie(response: Response, *, development: bool) -> None:
     )
 
 
-def session_token(request: Request, context: AppContext) -> str | None:
-    token = request.cookies.get(session_cookie_name(development=context.settings.is_development))
+def session_token(request: Request, runtime: Runtime) -> str | None:
+    token = request.cookies.get(session_cookie_name(development=runtime.settings.is_development))
     return token if token and 20 <= len(token) <= 100 else None
 
 
@@ -88,11 +89,11 @@ def session_token(request: Request, context: AppContext) -> str | None:
 
 
 async def get_portal_caller(
-    request: Request, session: SessionDep, context: AppContextDep
+    request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> PortalCaller:
     next_path = request.url.path if request.method == "GET" else None
     try:
-        caller = await current_caller(session, context, session_token(request, context))
+        caller = await current_caller(session, runtime, session_token(request, runtime))
     except SessionExpired:
         raise SignInRequired(next_path=next_path, reason="expired") from None
     if caller is None:

@@ -8,12 +8,8 @@ the tab keeps members out (also by URL). Pages below a tab use `PortalCallerDep`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from fastapi import APIRouter
 
-from fastapi import APIRouter, FastAPI
-
-from leap_connect.kit.deps import AppContext
 from leap_connect.portal.pages import (
     connect_tab,
     developers_tab,
@@ -22,18 +18,8 @@ from leap_connect.portal.pages import (
     sign_in,
 )
 from leap_connect.portal.pages.layout import include_pages
-from leap_connect.portal.tasks import saving_link_opens
 
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While the app runs, the link opens counted in memory are saved every minute."""
-    context: AppContext = app.state.context
-    async with saving_link_opens(context):
-        yield
-
-
-router = APIRouter(lifespan=_lifespan)
+router = APIRouter()
 include_pages(
     router,
     sign_in.router,

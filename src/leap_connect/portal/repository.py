@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
 from sqlalchemy import String, cast, delete, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.models import (
@@ -22,18 +20,9 @@ from leap_connect.models import (
     User,
     UtilityAuthorization,
     WebhookEvent,
-    utc_now,
 )
 
 SHOWN_ROWS = 100
-
-
-class FlowDay(NamedTuple):
-    """The key of a link-open count: a flow on a UTC day (with its organization, for scoping)."""
-
-    organization_id: uuid.UUID
-    flow_id: uuid.UUID
-    day: date
 
 
 async def get_portal_session(
@@ -64,38 +53,6 @@ async def delete_expired_portal_sessions(
         statement = statement.where(PortalSession.user_id == user_id)
     result = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def add_link_opens(session: AsyncSession, counts: Mapping[FlowDay, int]) -> None:
-    """Add counts to the stored ones in one statement (INSERT ... ON CONFLICT DO UPDATE).
-
-    The database does the addition, so servers saving their counts at the same moment never lose
-    each other's.
-    """
-    if not counts:
-        return
-    now = utc_now()
-    rows = [
-        {
-            "organization_id": key.organization_id,
-            "flow_id": key.flow_id,
-            "day": key.day,
-            "opens": opens,
-            "updated_at": now,
-        }
-        for key, opens in counts.items()
-    ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(LinkOpenCount).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[LinkOpenCount.flow_id, LinkOpenCount.day],
-        set_={
-            "opens": LinkOpenCount.opens + statement.excluded.opens,
-            "updated_at": statement.excluded.updated_at,
-        },
-    )
-    await session.execute(statement)
 
 
 async def link_opens_by_flow(

@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.models import WebhookEvent
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from leap_connect.webhooks.ssrf import (
     PublicAddressesOnlyTransport,
@@ -118,6 +119,21 @@ def create_client(settings: Settings, *, resolver: Resolver = resolve) -> httpx.
     )
     factory = HttpClientFactory(timeout=settings.webhook_timeout_seconds, transport=transport)
     return factory.client()
+
+
+@dataclass(eq=False)
+class WebhookClient:
+    """The process's client for webhooks, kept in its runtime so connections to partners are
+    reused for as long as it runs; tests may put one of their own there."""
+
+    client: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def webhook_client(runtime: Runtime) -> WebhookClient:
+    return runtime.keep(WebhookClient, lambda: WebhookClient(create_client(runtime.settings)))
 
 
 async def send(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from leap_connect.api.deps import WebhooksManage
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.webhooks import service
 from leap_connect.webhooks.schemas import (
     DeliveryList,
@@ -42,14 +42,14 @@ async def create_webhook_endpoint(
     body: WebhookEndpointIn,
     caller: WebhooksManage,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> WebhookEndpointCreated:
     endpoint, secret = await service.create_endpoint(
         session,
-        context.encryptor,
+        runtime.encryptor,
         organization_id=caller.organization_id,
         data=body,
-        development=context.settings.is_development,
+        development=runtime.settings.is_development,
     )
     out = service.endpoint_out(endpoint)
     return WebhookEndpointCreated(**out.model_dump(), secret=secret)
@@ -75,14 +75,14 @@ async def replace_webhook_endpoint(
     body: WebhookEndpointIn,
     caller: WebhooksManage,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> WebhookEndpointOut:
     endpoint = await service.replace_endpoint(
         session,
         organization_id=caller.organization_id,
         endpoint_id=webhook_endpoint_id,
         data=body,
-        development=context.settings.is_development,
+        development=runtime.settings.is_development,
     )
     return service.endpoint_out(endpoint)
 
@@ -111,11 +111,11 @@ async def rotate_webhook_secret(
     webhook_endpoint_id: uuid.UUID,
     caller: WebhooksManage,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> RotatedSecret:
     secret, expires_at = await service.rotate_secret(
         session,
-        context.encryptor,
+        runtime.encryptor,
         organization_id=caller.organization_id,
         endpoint_id=webhook_endpoint_id,
     )
@@ -149,14 +149,14 @@ async def list_webhook_deliveries(
     webhook_endpoint_id: uuid.UUID,
     caller: WebhooksManage,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
     page_token: Annotated[str | None, Query(max_length=1000)] = None,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> DeliveryList:
     return await service.list_deliveries(
         session,
-        secret_key=context.secret_key,
+        secret_key=runtime.secret_key,
         organization_id=caller.organization_id,
         endpoint_id=webhook_endpoint_id,
         page_size=page_size,

@@ -5,30 +5,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
-import httpx
 import structlog
 
 from leap_connect.jobs.registry import JobContext, job_handler
-from leap_connect.kit.crypto import Encryptor
 from leap_connect.models import WebhookEndpoint, utc_now
 from leap_connect.webhooks import repository, service
 from leap_connect.webhooks.delivery import (
     Attempt,
-    create_client,
     event_body,
     request_headers,
     send,
     signature_header,
+    webhook_client,
 )
 from leap_connect.webhooks.events import DELIVER_JOB, PING
 from leap_connect.webhooks.repository import DueDelivery
 
 log = structlog.get_logger("leap_connect.webhooks")
 
-CLIENT_EXTRA = "webhook_http_client"
 # Deliveries one run of an endpoint's job sends at once. The run lasts as long as the slowest of
 # them (10 s at most); more that are due wait for the next run, which is queued to start at once.
 BATCH_SIZE = 50
@@ -69,12 +65,9 @@ async def _send_all(
     context: JobContext, endpoint: WebhookEndpoint, due: Sequence[DueDelivery]
 ) -> list[Attempt]:
     """Sign and send every delivery at once over the worker's client, in the order they fell due."""
-    client = _client(context)
+    client = webhook_client(context.runtime).client
     settings = context.settings
-    encryptor = context.extras.get("encryptor") or _encryptor(
-        settings.encryption_keys.get_secret_value()
-    )
-    secrets = service.signing_secrets(endpoint, encryptor, utc_now())
+    secrets = service.signing_secrets(endpoint, context.runtime.encryptor, utc_now())
 
     async def attempt(delivery: DueDelivery) -> Attempt:
         attempted_at = utc_now()
@@ -114,22 +107,3 @@ async def _send_all(
         )
 
     return list(await asyncio.gather(*(attempt(delivery) for delivery in due)))
-
-
-def _client(context: JobContext) -> httpx.AsyncClient:
-    """The worker's one webhook client, made on first use and kept in its extras.
-
-    Kept for the worker's life so connections to partners are reused; whoever starts a worker
-    may put its own there (and close it) instead.
-    """
-    client = context.extras.get(CLIENT_EXTRA)
-    if client is None:
-        client = create_client(context.settings)
-        context.extras[CLIENT_EXTRA] = client
-    assert isinstance(client, httpx.AsyncClient)
-    return client
-
-
-@lru_cache(maxsize=4)
-def _encryptor(keys: str) -> Encryptor:
-    return Encryptor(keys)

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import insert
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import (
     ConnectionReference,
     ConnectSession,
@@ -22,6 +22,7 @@ from leap_connect.models import (
     utc_now,
 )
 from leap_connect.organizations.service import API_KEY_SCOPES, create_api_key
+from leap_connect.runtime import Runtime
 from tests.support.browser import Browser, Page
 from tests.support.factories import Partner, create_partner
 
@@ -49,28 +50,28 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def issue_key(
-    context: AppContext, partner: Partner, scopes: Sequence[str] = API_KEY_SCOPES
+    runtime: Runtime, partner: Partner, scopes: Sequence[str] = API_KEY_SCOPES
 ) -> str:
-    async with context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         issued = await create_api_key(
-            session, context.secret_key, organization=partner.organization, scopes=list(scopes)
+            session, runtime.secret_key, organization=partner.organization, scopes=list(scopes)
         )
     return issued.token
 
 
-async def api_partner(context: AppContext, name: str) -> ApiPartner:
-    partner = await create_partner(context, name=name)
-    return ApiPartner(partner, await issue_key(context, partner))
+async def api_partner(runtime: Runtime, name: str) -> ApiPartner:
+    partner = await create_partner(runtime, name=name)
+    return ApiPartner(partner, await issue_key(runtime, partner))
 
 
 @pytest.fixture
-async def acme(app_context: AppContext) -> ApiPartner:
-    return await api_partner(app_context, "acme")
+async def acme(runtime: Runtime) -> ApiPartner:
+    return await api_partner(runtime, "acme")
 
 
 @pytest.fixture
-async def globex(app_context: AppContext) -> ApiPartner:
-    return await api_partner(app_context, "globex")
+async def globex(runtime: Runtime) -> ApiPartner:
+    return await api_partner(runtime, "globex")
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def seed_meters(
-    context: AppContext,
+    runtime: Runtime,
     owner: ApiPartner,
     count: int,
     *,
@@ -96,7 +97,7 @@ async def seed_meters(
 ) -> list[uuid.UUID]:
     """`count` meters of one completed PG&E authorization, created `step` apart, oldest first."""
     start = first_created_at or utc_now() - step * count
-    async with context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         connect_session = ConnectSession(
             organization_id=owner.organization_id,
             flow_id=owner.partner.flow.id,
@@ -163,9 +164,9 @@ async def seed_meters(
 
 
 @pytest.fixture
-def browser(client: httpx.AsyncClient, app_context: AppContext) -> Browser:
+def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
     # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
+    runtime.http.transport = httpx.ASGITransport(app=app)
     return Browser(client)
 
 

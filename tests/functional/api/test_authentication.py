@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from leap_connect.api.deps import RATE_LIMITER
-from leap_connect.kit.deps import AppContext
 from leap_connect.kit.ratelimit import RateLimiter
 from leap_connect.models import ApiKey, utc_now
+from leap_connect.runtime import Runtime
 from tests.functional.api.conftest import ApiPartner, assert_problem, bearer, issue_key
 
 SEARCH = "/v2/meters/search"
@@ -32,18 +31,18 @@ async def test_unknown_key_is_401(client: httpx.AsyncClient, acme: ApiPartner) -
 
 
 async def test_revoked_key_is_401(
-    client: httpx.AsyncClient, acme: ApiPartner, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, runtime: Runtime
 ) -> None:
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         key = (await session.execute(select(ApiKey))).scalar_one()
         key.revoked_at = utc_now()
     assert_problem(await client.post(SEARCH, json={}, headers=acme.headers), 401)
 
 
 async def test_key_without_the_scope_is_403_naming_the_scope(
-    client: httpx.AsyncClient, acme: ApiPartner, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, runtime: Runtime
 ) -> None:
-    reader = bearer(await issue_key(app_context, acme.partner, ["meters:read"]))
+    reader = bearer(await issue_key(runtime, acme.partner, ["meters:read"]))
     assert (await client.post(SEARCH, json={}, headers=reader)).status_code == 200
     refused = await client.patch(
         "/v2/meters/partner_reference",
@@ -60,19 +59,19 @@ async def test_key_without_the_scope_is_403_naming_the_scope(
 
 
 async def test_a_call_records_when_the_key_was_last_used(
-    client: httpx.AsyncClient, acme: ApiPartner, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, runtime: Runtime
 ) -> None:
     before = utc_now()
     assert (await client.post(SEARCH, json={}, headers=acme.headers)).status_code == 200
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         key = (await session.execute(select(ApiKey))).scalar_one()
     assert key.last_used_at is not None and key.last_used_at >= before
 
 
 async def test_a_key_over_its_rate_limit_gets_429_with_retry_after(
-    client: httpx.AsyncClient, acme: ApiPartner, globex: ApiPartner, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, globex: ApiPartner, runtime: Runtime
 ) -> None:
-    app_context.extras[RATE_LIMITER] = RateLimiter("3/minute")
+    runtime.api_limiter = RateLimiter("3/minute")
     for _ in range(3):
         assert (await client.post(SEARCH, json={}, headers=acme.headers)).status_code == 200
     limited = await client.post(SEARCH, json={}, headers=acme.headers)

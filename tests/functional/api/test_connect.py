@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectFlow, utc_now
+from leap_connect.runtime import Runtime
 from tests.functional.api.conftest import ApiPartner, assert_problem, connect_meters
 from tests.support.browser import Browser
 
@@ -116,9 +116,9 @@ async def test_a_bad_link_is_422_naming_each_bad_field_as_the_landing_page_would
 
 
 async def test_a_disabled_flow_makes_no_links(
-    client: httpx.AsyncClient, acme: ApiPartner, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, runtime: Runtime
 ) -> None:
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         await session.execute(update(ConnectFlow).values(enabled=False))
     problem = assert_problem(
         await client.post(LINKS, json={"flow": "ca-homes"}, headers=acme.headers), 422

@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import UtilityAuthorization, utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.utilities.connector import ConnectorError, Interval, Tokens
 from tests.functional.api.conftest import ApiPartner, assert_problem, connect_meters
 from tests.support.browser import Browser
@@ -31,9 +32,9 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-async def utility(browser: Browser, app_context: AppContext) -> CountingTransport:
-    counting = CountingTransport(httpx.ASGITransport(app=app_context.extras["app"]))
-    app_context.http.transport = counting
+async def utility(app: FastAPI, browser: Browser, runtime: Runtime) -> CountingTransport:
+    counting = CountingTransport(httpx.ASGITransport(app=app))
+    runtime.http.transport = counting
     return counting
 
 
@@ -114,10 +115,10 @@ async def test_an_expired_access_token_is_refreshed_and_the_new_one_kept(
     client: httpx.AsyncClient,
     acme: ApiPartner,
     meter_id: str,
-    app_context: AppContext,
+    runtime: Runtime,
     utility: CountingTransport,
 ) -> None:
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         authorization = (await session.execute(select(UtilityAuthorization))).scalar_one()
         old_access = authorization.access_token_encrypted
         old_refresh = authorization.refresh_token_encrypted
@@ -128,7 +129,7 @@ async def test_an_expired_access_token_is_refreshed_and_the_new_one_kept(
 
     assert response.status_code == 200, response.text
     assert len(response.json()["intervals"]) == 24
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         refreshed = (await session.execute(select(UtilityAuthorization))).scalar_one()
     assert refreshed.access_token_encrypted != old_access
     assert refreshed.refresh_token_encrypted != old_refresh  # the sandbox rotates refresh tokens
@@ -151,17 +152,17 @@ class BrokenConnector:
 
 
 async def test_a_utility_that_is_down_is_503_with_retry_after_and_refusal_is_502(
-    client: httpx.AsyncClient, acme: ApiPartner, meter_id: str, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, meter_id: str, runtime: Runtime
 ) -> None:
     start = last_midnight() - timedelta(days=5)
-    app_context.connectors["pge"] = BrokenConnector(  # type: ignore[assignment]
+    runtime.connectors["pge"] = BrokenConnector(  # type: ignore[assignment]
         ConnectorError("utility_down", "The utility did not answer in time.", retryable=True)
     )
     down = await intervals(client, acme, meter_id, start, start + timedelta(days=1))
     assert "did not answer" in assert_problem(down, 503)["detail"]
     assert down.headers["retry-after"] == "30"
 
-    app_context.connectors["pge"] = BrokenConnector(  # type: ignore[assignment]
+    runtime.connectors["pge"] = BrokenConnector(  # type: ignore[assignment]
         ConnectorError("data_request_failed", "The utility refused the data request (403).")
     )
     refused = await intervals(client, acme, meter_id, start, start + timedelta(days=1))
@@ -169,9 +170,9 @@ async def test_a_utility_that_is_down_is_503_with_retry_after_and_refusal_is_502
 
 
 async def test_a_revoked_authorization_has_no_readings(
-    client: httpx.AsyncClient, acme: ApiPartner, meter_id: str, app_context: AppContext
+    client: httpx.AsyncClient, acme: ApiPartner, meter_id: str, runtime: Runtime
 ) -> None:
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         authorization = (await session.execute(select(UtilityAuthorization))).scalar_one()
         authorization.status = "REVOKED"
         authorization.revoked_at = utc_now()

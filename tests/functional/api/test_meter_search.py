@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leap_connect.kit.deps import AppContext
+from leap_connect.runtime import Runtime
 from tests.functional.api.conftest import (
     ApiPartner,
     assert_problem,
@@ -43,12 +43,12 @@ async def page_through(
 
 
 @pytest.fixture
-async def fleet(app_context: AppContext, acme: ApiPartner) -> dict[str, str]:
+async def fleet(runtime: Runtime, acme: ApiPartner) -> dict[str, str]:
     """Four meters that differ in every filtered field, created an hour apart (A oldest)."""
 
     async def one(name: str, hours: int, references: tuple[str, ...], **fields: Any) -> str:
         [meter_id] = await seed_meters(
-            app_context,
+            runtime,
             acme,
             1,
             first_created_at=T0 + timedelta(hours=hours),
@@ -177,9 +177,9 @@ async def test_unknown_utility_and_region_are_refused_by_name(
 
 
 async def test_paging_1234_meters_by_100_returns_each_once_while_new_meters_arrive(
-    client: httpx.AsyncClient, app_context: AppContext, acme: ApiPartner
+    client: httpx.AsyncClient, runtime: Runtime, acme: ApiPartner
 ) -> None:
-    existing = await seed_meters(app_context, acme, 1234, step=timedelta(milliseconds=7))
+    existing = await seed_meters(runtime, acme, 1234, step=timedelta(milliseconds=7))
     seen: list[str] = []
     arrived: list[uuid.UUID] = []
     token = None
@@ -188,7 +188,7 @@ async def test_paging_1234_meters_by_100_returns_each_once_while_new_meters_arri
         page = await search(client, acme, page_size=100, page_token=token)
         pages += 1
         seen += [meter["meter_id"] for meter in page["meters"]]
-        arrived += await seed_meters(app_context, acme, 3, first_created_at=datetime.now(UTC))
+        arrived += await seed_meters(runtime, acme, 3, first_created_at=datetime.now(UTC))
         token = page["next_page_token"]
         if token is None:
             break
@@ -201,9 +201,9 @@ async def test_paging_1234_meters_by_100_returns_each_once_while_new_meters_arri
 
 
 async def test_meters_created_at_the_same_instant_still_page_exactly(
-    client: httpx.AsyncClient, app_context: AppContext, acme: ApiPartner
+    client: httpx.AsyncClient, runtime: Runtime, acme: ApiPartner
 ) -> None:
-    same_instant = await seed_meters(app_context, acme, 250, step=timedelta(0))
+    same_instant = await seed_meters(runtime, acme, 250, step=timedelta(0))
     pages = await page_through(client, acme, page_size=60)
     assert [len(page) for page in pages] == [60, 60, 60, 60, 10]
     flat = [meter_id for page in pages for meter_id in page]
@@ -211,10 +211,10 @@ async def test_meters_created_at_the_same_instant_still_page_exactly(
 
 
 async def test_a_page_token_only_continues_its_own_search(
-    client: httpx.AsyncClient, app_context: AppContext, acme: ApiPartner, globex: ApiPartner
+    client: httpx.AsyncClient, runtime: Runtime, acme: ApiPartner, globex: ApiPartner
 ) -> None:
-    await seed_meters(app_context, acme, 5, utility_id="sce")
-    await seed_meters(app_context, globex, 5)
+    await seed_meters(runtime, acme, 5, utility_id="sce")
+    await seed_meters(runtime, globex, 5)
     token = (await search(client, acme, page_size=2, utility_ids=["sce"]))["next_page_token"]
     assert token
     good = await search(client, acme, page_size=2, utility_ids=["sce"], page_token=token)

@@ -5,20 +5,20 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectSession, Meter
+from leap_connect.runtime import Runtime
 from tests.functional.api.conftest import ApiPartner, assert_problem, seed_meters
 from tests.support.factories import create_partner
 
 
 async def test_no_endpoint_shows_or_changes_another_organizations_objects(
-    client: httpx.AsyncClient, app_context: AppContext, acme: ApiPartner, globex: ApiPartner
+    client: httpx.AsyncClient, runtime: Runtime, acme: ApiPartner, globex: ApiPartner
 ) -> None:
     # Both organizations use the same references, so only the organization tells them apart.
     shared = {"partner_reference": "cust-1", "connection_references": ("cust-1",)}
-    ours = await seed_meters(app_context, acme, 2, **shared)  # type: ignore[arg-type]
-    theirs = await seed_meters(app_context, globex, 2, **shared)  # type: ignore[arg-type]
-    async with app_context.sessionmaker() as session:
+    ours = await seed_meters(runtime, acme, 2, **shared)  # type: ignore[arg-type]
+    theirs = await seed_meters(runtime, globex, 2, **shared)  # type: ignore[arg-type]
+    async with runtime.sessionmaker() as session:
         sessions = (await session.execute(select(ConnectSession))).scalars()
         their_session = next(s for s in sessions if s.organization_id == globex.organization_id)
     their_meter = theirs[0]
@@ -43,7 +43,7 @@ async def test_no_endpoint_shows_or_changes_another_organizations_objects(
         headers=headers,
     )
     assert bulk.json()["results"][0]["status"] == "not_found"
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         untouched = await session.get(Meter, their_meter)
     assert untouched is not None and untouched.partner_reference == "cust-1"
 
@@ -71,9 +71,9 @@ async def test_no_endpoint_shows_or_changes_another_organizations_objects(
 
 
 async def test_flows_and_links_are_only_our_own(
-    client: httpx.AsyncClient, app_context: AppContext, acme: ApiPartner
+    client: httpx.AsyncClient, runtime: Runtime, acme: ApiPartner
 ) -> None:
-    await create_partner(app_context, name="initech", flow_title="initech-only")
+    await create_partner(runtime, name="initech", flow_title="initech-only")
     flows = await client.get("/v2/connect/flows", headers=acme.headers)
     assert [flow["flow"] for flow in flows.json()["flows"]] == ["ca-homes"]
     link = await client.post(
@@ -83,12 +83,12 @@ async def test_flows_and_links_are_only_our_own(
 
 
 async def test_interval_readings_of_another_organizations_meter_are_never_fetched(
-    client: httpx.AsyncClient, app_context: AppContext, acme: ApiPartner, globex: ApiPartner
+    client: httpx.AsyncClient, runtime: Runtime, acme: ApiPartner, globex: ApiPartner
 ) -> None:
     [their_meter] = await seed_meters(
-        app_context, globex, 1, usage_point_uri="https://utility.example/UsagePoint/1"
+        runtime, globex, 1, usage_point_uri="https://utility.example/UsagePoint/1"
     )
-    app_context.connectors.clear()  # any call to a utility would now fail loudly with 503
+    runtime.connectors.clear()  # any call to a utility would now fail loudly with 503
     response = await client.get(
         f"/v2/meters/{their_meter}/intervals",
         params={"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},

@@ -9,14 +9,15 @@ from urllib.parse import urlsplit
 import httpx
 import pypdf
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.esign.documents import TermsText, read_terms_text
 from leap_connect.esign.service import set_terms
 from leap_connect.esign.signing import load_identity
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Agreement, ConnectFlow
 from leap_connect.organizations.service import create_api_key
+from leap_connect.runtime import Runtime
 from tests.support.browser import Browser, Page
 from tests.support.factories import Partner, create_partner
 
@@ -58,13 +59,13 @@ def commercial_terms(participation: str = PARTICIPATION) -> list[TermsText]:
 
 
 async def put_terms(
-    context: AppContext,
+    runtime: Runtime,
     flow: ConnectFlow,
     documents: Sequence[TermsText],
     *,
     before_authorization: bool | None = None,
 ) -> None:
-    async with context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         merged = await session.merge(flow)
         await set_terms(
             session, flow=merged, documents=documents, before_authorization=before_authorization
@@ -72,24 +73,24 @@ async def put_terms(
 
 
 @pytest.fixture
-async def partner(app_context: AppContext) -> Partner:
+async def partner(runtime: Runtime) -> Partner:
     """`acme`, flow `ca-homes` (PG&E, SCE, SDG&E; homes and businesses); businesses sign two."""
-    partner = await create_partner(app_context)
-    await put_terms(app_context, partner.flow, commercial_terms())
+    partner = await create_partner(runtime)
+    await put_terms(runtime, partner.flow, commercial_terms())
     return partner
 
 
 @pytest.fixture
-def browser(client: httpx.AsyncClient, app_context: AppContext) -> Browser:
+def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
     # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
+    runtime.http.transport = httpx.ASGITransport(app=app)
     return Browser(client)
 
 
-async def issue_api_key(context: AppContext, partner: Partner, scopes: Sequence[str]) -> str:
-    async with context.sessionmaker() as session, session.begin():
+async def issue_api_key(runtime: Runtime, partner: Partner, scopes: Sequence[str]) -> str:
+    async with runtime.sessionmaker() as session, session.begin():
         issued = await create_api_key(
-            session, context.secret_key, organization=partner.organization, scopes=list(scopes)
+            session, runtime.secret_key, organization=partner.organization, scopes=list(scopes)
         )
     return issued.token
 
@@ -124,8 +125,8 @@ async def sign(browser: Browser, page: Page, fields: dict[str, str] | None = Non
     return await browser.submit(page, button=("action", "sign"), fields=SIGNER | (fields or {}))
 
 
-async def agreements(context: AppContext) -> list[Agreement]:
-    async with context.sessionmaker() as session:
+async def agreements(runtime: Runtime) -> list[Agreement]:
+    async with runtime.sessionmaker() as session:
         result = await session.execute(select(Agreement).order_by(Agreement.signed_at))
         return list(result.scalars())
 
@@ -144,7 +145,7 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-async def instance_certificate(context: AppContext) -> bytes:
-    async with context.sessionmaker() as session:
-        identity = await load_identity(session, context.settings, context.encryptor)
+async def instance_certificate(runtime: Runtime) -> bytes:
+    async with runtime.sessionmaker() as session:
+        identity = await load_identity(session, runtime.settings, runtime.encryptor)
     return identity.certificate_pem

@@ -11,8 +11,8 @@ import pytest
 from leap_connect.app import create_app
 from leap_connect.esign.documents import document_sha256
 from leap_connect.esign.signing import check_pdf_signature, generate_identity
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from tests.functional.esign.conftest import (
     PARTICIPATION,
@@ -27,19 +27,19 @@ from tests.support.browser import Browser
 from tests.support.factories import Partner, create_partner
 
 
-async def signed_pdf(browser: Browser, context: AppContext) -> bytes:
+async def signed_pdf(browser: Browser, runtime: Runtime) -> bytes:
     await business_signs_both(browser)
-    agreement = (await agreements(context))[0]
+    agreement = (await agreements(runtime))[0]
     assert agreement.pdf is not None
     return agreement.pdf
 
 
 async def test_the_signed_pdf_validates_and_carries_the_signer_and_the_document_hash(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
-    data = await signed_pdf(browser, app_context)
+    data = await signed_pdf(browser, runtime)
 
-    check = await check_pdf_signature(data, await instance_certificate(app_context))
+    check = await check_pdf_signature(data, await instance_certificate(runtime))
 
     assert (check.intact, check.valid, check.trusted, check.covers_whole_file) == (
         True,
@@ -57,38 +57,38 @@ async def test_the_signed_pdf_validates_and_carries_the_signer_and_the_document_
 
 @pytest.mark.parametrize("where", ["creation-date", "middle"])
 async def test_a_pdf_with_one_byte_changed_fails_validation(
-    browser: Browser, partner: Partner, app_context: AppContext, where: str
+    browser: Browser, partner: Partner, runtime: Runtime, where: str
 ) -> None:
-    data = bytearray(await signed_pdf(browser, app_context))
+    data = bytearray(await signed_pdf(browser, runtime))
     if where == "creation-date":  # still a readable PDF, with another date in its metadata
         position = data.index(b"/CreationDate (D:") + len(b"/CreationDate (D:") + 3
     else:
         position = len(data) // 3
     data[position] = ord("1") if data[position] != ord("1") else ord("2")
 
-    check = await check_pdf_signature(bytes(data), await instance_certificate(app_context))
+    check = await check_pdf_signature(bytes(data), await instance_certificate(runtime))
 
     assert not check.ok
     assert not check.intact
 
 
 async def test_text_added_after_signing_is_reported(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
-    data = await signed_pdf(browser, app_context)
+    data = await signed_pdf(browser, runtime)
     appended = data + b"\n% a note added later\n"
 
-    check = await check_pdf_signature(appended, await instance_certificate(app_context))
+    check = await check_pdf_signature(appended, await instance_certificate(runtime))
 
     assert check.intact and not check.covers_whole_file and not check.ok
 
 
 async def test_the_generated_certificate_is_made_once_and_kept(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     await business_signs_both(browser)
-    first, second = await agreements(app_context)
-    certificate = await instance_certificate(app_context)
+    first, second = await agreements(runtime)
+    certificate = await instance_certificate(runtime)
 
     for agreement in (first, second):
         assert agreement.pdf is not None
@@ -103,15 +103,15 @@ async def test_a_configured_certificate_signs_the_pdfs(settings: Settings, tmp_p
         update={"signing_certificate": tmp_path / "cert.pem", "signing_key": tmp_path / "key.pem"}
     )
     app = create_app(configured)
-    context: AppContext = app.state.context
-    context.http.transport = httpx.ASGITransport(app=app)
-    partner = await create_partner(context)
-    await put_terms(context, partner.flow, commercial_terms())
+    runtime: Runtime = app.state.runtime
+    runtime.http.transport = httpx.ASGITransport(app=app)
+    partner = await create_partner(runtime)
+    await put_terms(runtime, partner.flow, commercial_terms())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as client:
-        data = await signed_pdf(Browser(client), context)
-    await context.engine.dispose()
+        data = await signed_pdf(Browser(client), runtime)
+    await runtime.engine.dispose()
 
     check = await check_pdf_signature(data, identity.certificate_pem)
     assert check.ok

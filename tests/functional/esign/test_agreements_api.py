@@ -11,8 +11,8 @@ import pytest
 
 from leap_connect.esign.documents import document_sha256
 from leap_connect.esign.signing import check_pdf_signature
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Meter
+from leap_connect.runtime import Runtime
 from tests.functional.esign.conftest import (
     ADDENDUM,
     PARTICIPATION,
@@ -27,23 +27,23 @@ from tests.support.factories import Partner, create_partner
 
 
 @pytest.fixture
-async def api_key(app_context: AppContext, partner: Partner) -> dict[str, str]:
-    token = await issue_api_key(app_context, partner, ["meters:read"])
+async def api_key(runtime: Runtime, partner: Partner) -> dict[str, str]:
+    token = await issue_api_key(runtime, partner, ["meters:read"])
     return {"Authorization": f"Bearer {token}"}
 
 
-async def a_meter_id(context: AppContext) -> uuid.UUID:
-    async with context.sessionmaker() as session:
+async def a_meter_id(runtime: Runtime) -> uuid.UUID:
+    async with runtime.sessionmaker() as session:
         meter = (await session.execute(Meter.__table__.select().limit(1))).first()
     assert meter is not None
     return uuid.UUID(str(meter.id))
 
 
 async def test_partner_finds_a_meters_agreements_with_the_record_and_the_document_signed(
-    browser: Browser, partner: Partner, app_context: AppContext, api_key: dict[str, str]
+    browser: Browser, partner: Partner, runtime: Runtime, api_key: dict[str, str]
 ) -> None:
     await business_signs_both(browser, "biz-42")
-    meter_id = await a_meter_id(app_context)
+    meter_id = await a_meter_id(runtime)
 
     response = await browser.client.get(f"/v2/meters/{meter_id}/agreements", headers=api_key)
 
@@ -75,10 +75,10 @@ async def test_partner_finds_a_meters_agreements_with_the_record_and_the_documen
 
 
 async def test_partner_downloads_the_signed_pdf_that_validates_and_shows_the_facts(
-    browser: Browser, partner: Partner, app_context: AppContext, api_key: dict[str, str]
+    browser: Browser, partner: Partner, runtime: Runtime, api_key: dict[str, str]
 ) -> None:
     await business_signs_both(browser)
-    agreement = (await agreements(app_context))[0]
+    agreement = (await agreements(runtime))[0]
 
     response = await browser.client.get(f"/v2/agreements/{agreement.id}/pdf", headers=api_key)
 
@@ -88,7 +88,7 @@ async def test_partner_downloads_the_signed_pdf_that_validates_and_shows_the_fac
     digest = hashlib.sha256(response.content).digest()
     assert response.headers["repr-digest"] == f"sha-256=:{base64.b64encode(digest).decode()}:"
     assert hashlib.sha256(response.content).hexdigest() == agreement.pdf_sha256
-    check = await check_pdf_signature(response.content, await instance_certificate(app_context))
+    check = await check_pdf_signature(response.content, await instance_certificate(runtime))
     assert check.ok, check
     text = pdf_text(response.content)
     assert "Grace Hopper" in text
@@ -97,11 +97,11 @@ async def test_partner_downloads_the_signed_pdf_that_validates_and_shows_the_fac
 
 
 async def test_the_agreements_api_needs_a_key_with_meters_read(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     await business_signs_both(browser)
-    agreement = (await agreements(app_context))[0]
-    connect_only = await issue_api_key(app_context, partner, ["connect:read"])
+    agreement = (await agreements(runtime))[0]
+    connect_only = await issue_api_key(runtime, partner, ["connect:read"])
 
     anonymous = await browser.client.get(f"/v2/agreements/{agreement.id}")
     wrong_scope = await browser.client.get(
@@ -115,13 +115,13 @@ async def test_the_agreements_api_needs_a_key_with_meters_read(
 
 
 async def test_another_organizations_agreements_and_meters_are_not_found(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     await business_signs_both(browser)
-    agreement = (await agreements(app_context))[0]
-    meter_id = await a_meter_id(app_context)
-    globex = await create_partner(app_context, name="globex", flow_title="ca-globex")
-    key = {"Authorization": f"Bearer {await issue_api_key(app_context, globex, ['meters:read'])}"}
+    agreement = (await agreements(runtime))[0]
+    meter_id = await a_meter_id(runtime)
+    globex = await create_partner(runtime, name="globex", flow_title="ca-globex")
+    key = {"Authorization": f"Bearer {await issue_api_key(runtime, globex, ['meters:read'])}"}
 
     responses = [
         await browser.client.get(path, headers=key)
@@ -139,7 +139,7 @@ async def test_another_organizations_agreements_and_meters_are_not_found(
 
 
 async def test_the_signer_downloads_their_own_copy_from_the_terms_page(
-    browser: Browser, partner: Partner, app_context: AppContext, client: httpx.AsyncClient
+    browser: Browser, partner: Partner, runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
     signed = await business_signs_both(browser)
     [view_link, *_] = signed.document.xpath("//a[text()='View']/@href")
@@ -150,7 +150,7 @@ async def test_the_signer_downloads_their_own_copy_from_the_terms_page(
 
     assert own_copy.status_code == 200
     assert own_copy.headers["content-type"] == "application/pdf"
-    check = await check_pdf_signature(own_copy.content, await instance_certificate(app_context))
+    check = await check_pdf_signature(own_copy.content, await instance_certificate(runtime))
     assert check.ok
     async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as other:
         assert (await other.get(pdf_link)).status_code == 404

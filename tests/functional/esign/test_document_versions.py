@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from leap_connect.esign.documents import document_sha256
 from leap_connect.esign.signing import check_pdf_signature
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Document
+from leap_connect.runtime import Runtime
 from tests.functional.esign.conftest import (
     PARTICIPATION,
     agreements,
@@ -32,18 +32,18 @@ You take part in **Acme Energy**'s demand response program, revised for the 2027
 
 
 async def test_earlier_agreements_keep_showing_and_validating_against_the_old_text(
-    browser: Browser, partner: Partner, app_context: AppContext, client: httpx.AsyncClient
+    browser: Browser, partner: Partner, runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
     signed_before = await business_signs_both(browser, "biz-old")
     [old_view] = signed_before.document.xpath(
         "//a[@aria-label='View Participation agreement']/@href"
     )
-    await put_terms(app_context, partner.flow, commercial_terms(participation=REVISED))
+    await put_terms(runtime, partner.flow, commercial_terms(participation=REVISED))
 
     await business_signs_both(browser, "biz-new")
 
-    old, _, new, _ = await agreements(app_context)
-    key = {"Authorization": f"Bearer {await issue_api_key(app_context, partner, ['meters:read'])}"}
+    old, _, new, _ = await agreements(runtime)
+    key = {"Authorization": f"Bearer {await issue_api_key(runtime, partner, ['meters:read'])}"}
     old_json = (await client.get(f"/v2/agreements/{old.id}", headers=key)).json()
     new_json = (await client.get(f"/v2/agreements/{new.id}", headers=key)).json()
     assert (old_json["partner_reference"], new_json["partner_reference"]) == ("biz-old", "biz-new")
@@ -54,7 +54,7 @@ async def test_earlier_agreements_keep_showing_and_validating_against_the_old_te
     assert new_json["document"]["sha256"] == document_sha256(REVISED)
     assert new_json["document"]["text_markdown"] == REVISED
 
-    certificate = await instance_certificate(app_context)
+    certificate = await instance_certificate(runtime)
     old_pdf = (await client.get(f"/v2/agreements/{old.id}/pdf", headers=key)).content
     assert (await check_pdf_signature(old_pdf, certificate)).ok
     old_text = pdf_text(old_pdf)
@@ -65,7 +65,7 @@ async def test_earlier_agreements_keep_showing_and_validating_against_the_old_te
     assert "You signed this document" in old_page.text
     assert "Version 1" in old_page.text and "revised" not in old_page.text
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         versions = list(
             (
                 await db.execute(
@@ -81,12 +81,12 @@ async def test_earlier_agreements_keep_showing_and_validating_against_the_old_te
 
 
 async def test_setting_the_same_text_again_makes_no_new_version(
-    partner: Partner, app_context: AppContext
+    partner: Partner, runtime: Runtime
 ) -> None:
-    await put_terms(app_context, partner.flow, commercial_terms())
-    await put_terms(app_context, partner.flow, commercial_terms())
+    await put_terms(runtime, partner.flow, commercial_terms())
+    await put_terms(runtime, partner.flow, commercial_terms())
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         documents = list((await db.execute(select(Document))).scalars())
     assert sorted((d.slug, d.version, d.is_current) for d in documents) == [
         ("data-sharing-addendum", 1, True),

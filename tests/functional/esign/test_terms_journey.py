@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import AgreementMeter, ConnectSession, Meter, WebhookEvent
+from leap_connect.runtime import Runtime
 from tests.functional.esign.conftest import (
     BUSINESS,
     SIGNER,
@@ -29,8 +29,8 @@ def path_of(page: Page) -> str:
     return urlsplit(page.url).path
 
 
-async def session_status(context: AppContext, connect_session_id: str) -> str:
-    async with context.sessionmaker() as session:
+async def session_status(runtime: Runtime, connect_session_id: str) -> str:
+    async with runtime.sessionmaker() as session:
         connect_session = await session.get(ConnectSession, uuid.UUID(connect_session_id))
         assert connect_session is not None
         return connect_session.status
@@ -45,7 +45,7 @@ def assert_thank_you(page: Page, ref_id: str) -> dict[str, list[str]]:
 
 
 async def test_business_customer_signs_both_documents_and_lands_on_thank_you_page(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?requestedUtilities=sce&refId=biz-9")
     assert "Review and sign the additional terms (businesses only)." in landing.text
@@ -77,9 +77,9 @@ async def test_business_customer_signs_both_documents_and_lands_on_thank_you_pag
 
     finished = await browser.submit(signed, button=("action", "continue"))
     params = assert_thank_you(finished, "biz-9")
-    assert await session_status(app_context, params["connect_session_id"][0]) == "COMPLETED"
+    assert await session_status(runtime, params["connect_session_id"][0]) == "COMPLETED"
 
-    recorded = await agreements(app_context)
+    recorded = await agreements(runtime)
     assert [a.signer_name for a in recorded] == ["Grace Hopper", "Grace Hopper"]
     assert all(a.signer_title == "Operations director" for a in recorded)
     assert all(a.company_name == "Hopper Foods" for a in recorded)
@@ -88,7 +88,7 @@ async def test_business_customer_signs_both_documents_and_lands_on_thank_you_pag
     assert all(len(a.meter_ids) == 3 for a in recorded)
     assert all(a.consented_at <= a.signed_at for a in recorded)
     assert all(a.pdf and a.pdf.startswith(b"%PDF") and a.pdf_sha256 for a in recorded)
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         meter_ids = set((await db.execute(select(Meter.id))).scalars())
         covered = (await db.execute(select(AgreementMeter.meter_id))).scalars()
         assert {str(m) for m in meter_ids} == set(recorded[0].meter_ids)
@@ -107,7 +107,7 @@ async def test_business_customer_signs_both_documents_and_lands_on_thank_you_pag
 
 
 async def test_finishing_before_both_documents_are_signed_is_refused_with_a_clear_page(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     session_page = await business_connects_sce(browser)
     first = await browser.submit(session_page, button=("action", "continue"))
@@ -124,8 +124,8 @@ async def test_finishing_before_both_documents_are_signed_is_refused_with_a_clea
         not r.headers.get("location", "").startswith(THANK_YOU_URL) for r in browser.history
     )
     connect_session_id = path_of(session_page).split("/")[3]
-    assert await session_status(app_context, connect_session_id) == "UPDATED"
-    assert len(await agreements(app_context)) == 1
+    assert await session_status(runtime, connect_session_id) == "UPDATED"
+    assert len(await agreements(runtime)) == 1
 
     overview = await browser.open(f"/connect/sessions/{connect_session_id}/terms")
     assert "Additional terms" in overview.text
@@ -135,7 +135,7 @@ async def test_finishing_before_both_documents_are_signed_is_refused_with_a_clea
 
 
 async def test_home_customer_of_the_same_flow_signs_nothing(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     landing = await browser.open("/acme/ca-homes?requestedUtilities=pge&refId=home-1")
     session_page = await connect_utility(
@@ -153,7 +153,7 @@ async def test_home_customer_of_the_same_flow_signs_nothing(
     finished = await browser.submit(session_page, button=("action", "continue"))
 
     assert_thank_you(finished, "home-1")
-    assert await agreements(app_context) == []
+    assert await agreements(runtime) == []
 
 
 async def test_document_text_is_shown_with_its_html_escaped_and_no_script_links(
@@ -187,7 +187,7 @@ async def test_document_text_is_shown_with_its_html_escaped_and_no_script_links(
 async def test_a_signature_with_a_missing_or_bad_field_is_refused_and_nothing_is_recorded(
     browser: Browser,
     partner: Partner,
-    app_context: AppContext,
+    runtime: Runtime,
     fields: dict[str, str],
     message: str,
 ) -> None:
@@ -200,11 +200,11 @@ async def test_a_signature_with_a_missing_or_bad_field_is_refused_and_nothing_is
     assert "Please correct the fields marked below." in refused.text
     assert message in refused.text
     assert path_of(refused).endswith("/terms/participation-agreement")
-    assert await agreements(app_context) == []
+    assert await agreements(runtime) == []
 
 
 async def test_html_in_the_signer_name_is_kept_as_text_and_shown_harmlessly(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     name = '<b onmouseover="alert(1)">Grace</b> <script>alert(2)</script>'
     session_page = await business_connects_sce(browser)
@@ -215,12 +215,12 @@ async def test_html_in_the_signer_name_is_kept_as_text_and_shown_harmlessly(
 
     assert f"Signed electronically by {name}" in signed_page.text
     assert signed_page.document.xpath("//main//b | //main//script") == []
-    [agreement] = await agreements(app_context)
+    [agreement] = await agreements(runtime)
     assert agreement.signer_name == name
 
 
 async def test_a_double_click_on_sign_records_one_agreement(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     session_page = await business_connects_sce(browser)
     page = await browser.submit(session_page, button=("action", "continue"))
@@ -229,11 +229,11 @@ async def test_a_double_click_on_sign_records_one_agreement(
     again = await sign(browser, page)
 
     assert path_of(first) == path_of(again)
-    assert len(await agreements(app_context)) == 1
+    assert len(await agreements(runtime)) == 1
 
 
 async def test_terms_pages_are_only_for_the_browser_that_started_the_session(
-    browser: Browser, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    browser: Browser, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     session_page = await business_connects_sce(browser)
     page = await browser.submit(session_page, button=("action", "continue"))
@@ -248,31 +248,31 @@ async def test_terms_pages_are_only_for_the_browser_that_started_the_session(
     assert forged.status_code == 403
     assert without_token.status_code == 403
     assert "This form has expired" in without_token.text
-    assert await agreements(app_context) == []
+    assert await agreements(runtime) == []
 
 
 async def test_a_document_changed_while_the_customer_reads_it_is_shown_again_before_signing(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
     session_page = await business_connects_sce(browser)
     page = await browser.submit(session_page, button=("action", "continue"))
     changed = commercial_terms(participation="# Participation agreement\n\nNew terms apply.\n")
-    await put_terms(app_context, partner.flow, changed)
+    await put_terms(runtime, partner.flow, changed)
 
     refused = await sign(browser, page)
 
     assert refused.status == 409
     assert "This document was updated while you were reading it." in refused.text
     assert "New terms apply." in refused.text and "Version 2" in refused.text
-    assert await agreements(app_context) == []
+    assert await agreements(runtime) == []
     signed = await sign(browser, refused)
     assert path_of(signed).endswith("/terms/data-sharing-addendum")
 
 
 async def test_a_flow_may_put_the_terms_before_the_utility(
-    browser: Browser, partner: Partner, app_context: AppContext
+    browser: Browser, partner: Partner, runtime: Runtime
 ) -> None:
-    await put_terms(app_context, partner.flow, commercial_terms(), before_authorization=True)
+    await put_terms(runtime, partner.flow, commercial_terms(), before_authorization=True)
     landing = await browser.open("/acme/ca-homes?requestedUtilities=sce&refId=biz-10")
     steps = [li.text_content() for li in landing.document.xpath("//ol[@class='steps']/li")]
     assert steps[1].startswith("Review and sign the additional terms")
@@ -287,7 +287,7 @@ async def test_a_flow_may_put_the_terms_before_the_utility(
     )  # "Continue to Southern California Edison"
     assert at_utility.status == 303
     assert urlsplit(at_utility.response.headers["location"]).path == "/sandbox/sce/oauth/authorize"
-    [first_agreement, _] = await agreements(app_context)
+    [first_agreement, _] = await agreements(runtime)
     assert first_agreement.meter_ids == []
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         assert await db.scalar(select(func.count()).select_from(AgreementMeter)) == 0

@@ -14,12 +14,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from leap_connect.db import create_engine, create_sessionmaker, transaction
+from leap_connect.db import transaction
 from leap_connect.jobs.registry import JobContext, Registry
 from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.service import enqueue
 from leap_connect.jobs.worker import Worker
 from leap_connect.models import Job
+from leap_connect.runtime import build_runtime
 from leap_connect.settings import Settings
 from tests.conftest import TEST_DATABASE_URL
 
@@ -46,27 +47,26 @@ async def test_two_workers_run_every_job_exactly_once_and_never_at_the_same_time
         await asyncio.sleep(0.002)
         running.discard(job_id)
         runs[job_id] += 1
-        runs_by_worker[context.extras["name"]] += 1
+        runs_by_worker[context.worker_id] += 1
         if runs.total() >= JOBS:
             all_ran.set()
 
-    # An engine each, as two processes would have: their claims race in the database.
-    engines = [create_engine(database_url) for _ in range(2)]
+    # A runtime (and engine) each, as two processes would have: their claims race in the database.
+    runtimes = [build_runtime(settings) for _ in range(2)]
     try:
-        async with transaction(create_sessionmaker(engines[0])) as session:
+        async with transaction(runtimes[0].sessionmaker) as session:
             for number in range(JOBS):
                 await enqueue(session, kind="test.count", payload={"number": number})
         workers = [
             Worker(
-                create_sessionmaker(engine),
-                settings,
+                runtime,
+                worker_id=name,
                 lease=timedelta(seconds=30),
                 poll_interval=0.02,
                 batch_size=10,
                 handlers=handlers,
-                extras={"name": name},
             )
-            for engine, name in zip(engines, ("a", "b"), strict=True)
+            for runtime, name in zip(runtimes, ("a", "b"), strict=True)
         ]
         stop = asyncio.Event()
         running_workers = [asyncio.create_task(worker.run(stop)) for worker in workers]
@@ -75,14 +75,14 @@ async def test_two_workers_run_every_job_exactly_once_and_never_at_the_same_time
         stop.set()
         await asyncio.gather(*running_workers)
 
-        async with create_sessionmaker(engines[0])() as session:
+        async with runtimes[0].sessionmaker() as session:
             statuses = dict(
                 (await session.execute(select(Job.status, func.count()).group_by(Job.status))).all()
             )
             attempts = set(await session.scalars(select(Job.attempts).distinct()))
     finally:
-        for engine in engines:
-            await engine.dispose()
+        for runtime in runtimes:
+            await runtime.close()
 
     assert overlapping == []
     assert len(runs) == JOBS

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from leap_connect.jobs.registry import import_handler_modules
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Job, utc_now
+from leap_connect.runtime import Runtime
 
 
 async def test_finished_jobs_are_deleted_after_their_keeping_time(
-    app_context: AppContext,
+    runtime: Runtime,
 ) -> None:
     now = utc_now()
     ages = {
@@ -24,7 +24,7 @@ async def test_finished_jobs_are_deleted_after_their_keeping_time(
         "failed-29-days": ("FAILED", timedelta(days=29)),
         "queued-40-days-ago": ("QUEUED", timedelta(days=40)),  # waiting for tomorrow
     }
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         for name, (status, age) in ages.items():
             db.add(
                 Job(
@@ -42,10 +42,10 @@ async def test_finished_jobs_are_deleted_after_their_keeping_time(
             )
 
     import_handler_modules()
-    worker = Worker(app_context.sessionmaker, app_context.settings)
+    worker = Worker(runtime)
     await worker.run_until_idle()
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         left = {
             job.payload["name"]
             for job in await db.scalars(select(Job).where(Job.kind == "tests.old"))

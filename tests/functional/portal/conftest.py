@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import User
 from leap_connect.organizations.service import create_user
+from leap_connect.runtime import Runtime
 from tests.support.browser import Page
 from tests.support.factories import Partner, create_partner
 
@@ -19,26 +19,26 @@ ADMIN_EMAIL = "admin@acme.example"
 MEMBER_EMAIL = "member@acme.example"
 
 
-async def add_user(app_context: AppContext, partner: Partner, email: str, role: str) -> User:
-    async with app_context.sessionmaker() as session, session.begin():
+async def add_user(runtime: Runtime, partner: Partner, email: str, role: str) -> User:
+    async with runtime.sessionmaker() as session, session.begin():
         return await create_user(
             session, organization=partner.organization, email=email, password=PASSWORD, role=role
         )
 
 
 @pytest.fixture
-async def partner(app_context: AppContext) -> Partner:
-    return await create_partner(app_context)
+async def partner(runtime: Runtime) -> Partner:
+    return await create_partner(runtime)
 
 
 @pytest.fixture
-async def admin(app_context: AppContext, partner: Partner) -> User:
-    return await add_user(app_context, partner, ADMIN_EMAIL, "admin")
+async def admin(runtime: Runtime, partner: Partner) -> User:
+    return await add_user(runtime, partner, ADMIN_EMAIL, "admin")
 
 
 @pytest.fixture
-async def member(app_context: AppContext, partner: Partner) -> User:
-    return await add_user(app_context, partner, MEMBER_EMAIL, "member")
+async def member(runtime: Runtime, partner: Partner) -> User:
+    return await add_user(runtime, partner, MEMBER_EMAIL, "member")
 
 
 class Portal:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select
 
-from leap_connect.kit.deps import AppContext
+from leap_connect.app import runtime_of_app
 from leap_connect.models import Meter
 from tests.functional.test_journey import connect_utility
 from tests.support.browser import Browser
 
 
 async def finish_journey(
-    client: httpx.AsyncClient, app_context: AppContext, ref_id: str = "cust-123"
+    client: httpx.AsyncClient, app: FastAPI, ref_id: str = "cust-123"
 ) -> Meter:
     """Connect PG&E as a residential customer through `acme/ca-homes`; returns the new meter."""
-    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
+    runtime = runtime_of_app(app)
+    runtime.http.transport = httpx.ASGITransport(app=app)
     browser = Browser(client)
     landing = await browser.open(f"/acme/ca-homes?requestedUtilities=pge&refId={ref_id}")
     assert landing.status == 200, landing.text
@@ -32,7 +34,7 @@ async def finish_journey(
     )
     finished = await browser.submit(session_page, button=("action", "continue"))
     assert finished.response.status_code == 303, finished.text
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         return (
             await db.execute(select(Meter).where(Meter.partner_reference == ref_id))
         ).scalar_one()

@@ -6,12 +6,13 @@ import csv
 import io
 
 import httpx
+from fastapi import FastAPI
 from lxml.html import HtmlElement
 from sqlalchemy import func, select
 
-from leap_connect.kit.deps import AppContext
+from leap_connect.connect.link_opens import save_link_opens
 from leap_connect.models import LinkOpenCount, User
-from leap_connect.portal.tasks import save_link_opens
+from leap_connect.runtime import Runtime
 from tests.functional.portal.conftest import MEMBER_EMAIL, Portal, error_text
 from tests.support.browser import Page
 from tests.support.factories import Partner, create_partner
@@ -35,9 +36,9 @@ async def landing_message(client: httpx.AsyncClient, query: str) -> tuple[int, s
 
 
 async def test_the_connect_tab_lists_the_organizations_flows_and_nobody_elses(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
-    await create_partner(app_context, name="other", flow_title="secret-flow")
+    await create_partner(runtime, name="other", flow_title="secret-flow")
 
     page = await signed_in.open("/portal/connect")
 
@@ -57,19 +58,19 @@ async def test_the_connect_tab_lists_the_organizations_flows_and_nobody_elses(
 
 
 async def test_links_opened_are_counted_in_memory_and_shown_once_saved(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
     for _ in range(3):
         assert (await signed_in.client.get("/acme/ca-homes?refId=c-1")).status_code == 200
     assert (await signed_in.client.get("/acme/no-such-flow")).status_code == 404
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         rows = (await db.execute(select(func.count()).select_from(LinkOpenCount))).scalar_one()
     assert rows == 0  # the landing GETs wrote nothing
-    assert await save_link_opens(app_context) == 3
-    assert await save_link_opens(app_context) == 0
+    assert await save_link_opens(runtime) == 3
+    assert await save_link_opens(runtime) == 0
     await signed_in.client.get("/acme/ca-homes")
-    assert await save_link_opens(app_context) == 1
+    assert await save_link_opens(runtime) == 1
 
     page = await signed_in.open("/portal/connect")
     [flow] = page.document.xpath("//section[contains(@class, 'flow')]")
@@ -162,9 +163,9 @@ async def test_a_utility_the_flow_does_not_offer_is_refused_like_the_landing_pag
 
 
 async def test_another_organizations_flow_is_a_404_page(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
-    await create_partner(app_context, name="other", flow_title="their-flow")
+    await create_partner(runtime, name="other", flow_title="their-flow")
 
     pages = [
         await signed_in.open("/portal/connect/links/new?flow=their-flow"),
@@ -282,14 +283,13 @@ async def test_a_member_makes_links_too(portal: Portal, member: User, partner: P
 
 
 async def test_the_app_saves_the_opens_it_counted_when_it_shuts_down(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    app: FastAPI, signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
-    app = app_context.extras["app"]
 
     async with app.router.lifespan_context(app):
         for _ in range(2):
             await signed_in.client.get("/acme/ca-homes")
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         saved = (await db.execute(select(LinkOpenCount.flow_id, LinkOpenCount.opens))).all()
     assert [tuple(row) for row in saved] == [(partner.flow.id, 2)]

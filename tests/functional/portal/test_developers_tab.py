@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import User, WebhookDelivery, WebhookEndpoint, utc_now
 from leap_connect.organizations.service import create_api_key
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks.service import signing_secrets
 from tests.functional.portal.conftest import (
     MEMBER_EMAIL,
@@ -57,7 +57,7 @@ async def test_an_api_key_needs_a_scope(signed_in: Portal, partner: Partner) -> 
 
 
 async def test_a_webhook_endpoint_is_created_tested_logged_and_deleted(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
     created = await signed_in.post(
         f"{DEVELOPERS}/webhooks",
@@ -69,7 +69,7 @@ async def test_a_webhook_endpoint_is_created_tested_logged_and_deleted(
     assert secret
     assert secret not in (await signed_in.open(DEVELOPERS)).response.text
 
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         endpoint = (await db.execute(select(WebhookEndpoint))).scalar_one()
     log_path = f"{DEVELOPERS}/webhooks/{endpoint.id}"
     tested = await signed_in.post(f"{log_path}/test", {}, csrf_from=DEVELOPERS)
@@ -80,7 +80,7 @@ async def test_a_webhook_endpoint_is_created_tested_logged_and_deleted(
     assert "ping" in log.document.xpath("//table")[0].text_content()
 
     assert not log.document.xpath("//form[contains(@action,'/redeliver')]")
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         delivery = (await db.execute(select(WebhookDelivery))).scalar_one()
         delivery.status = "FAILED"
     log = await signed_in.open(log_path)
@@ -93,7 +93,7 @@ async def test_a_webhook_endpoint_is_created_tested_logged_and_deleted(
 
     deleted = await signed_in.post(f"{log_path}/delete", {}, csrf_from=DEVELOPERS)
     assert deleted.status == 303
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         assert await db.scalar(select(func.count()).select_from(WebhookEndpoint)) == 0
 
 
@@ -114,7 +114,7 @@ async def test_a_webhook_endpoint_needs_a_url_and_an_event_type(
 
 
 async def test_a_member_cannot_reach_any_developers_page(
-    portal: Portal, member: User, admin: User, app_context: AppContext
+    portal: Portal, member: User, admin: User, runtime: Runtime
 ) -> None:
     await portal.sign_in(MEMBER_EMAIL)
 
@@ -128,25 +128,25 @@ async def test_a_member_cannot_reach_any_developers_page(
 
 
 async def test_another_organizations_keys_and_endpoints_are_404(
-    portal: Portal, partner: Partner, admin: User, app_context: AppContext
+    portal: Portal, partner: Partner, admin: User, runtime: Runtime
 ) -> None:
-    other = await create_partner(app_context, name="other", flow_title="their-flow")
-    await add_user(app_context, other, "boss@other.example", "admin")
+    other = await create_partner(runtime, name="other", flow_title="their-flow")
+    await add_user(runtime, other, "boss@other.example", "admin")
     await portal.sign_in("boss@other.example", PASSWORD)
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         endpoint = WebhookEndpoint(
             organization_id=partner.organization.id,
             url="https://acme.example/hooks",
             event_types=["meter.created"],
             headers={},
-            secret_encrypted=app_context.encryptor.encrypt("s"),
+            secret_encrypted=runtime.encryptor.encrypt("s"),
         )
         db.add(endpoint)
     from leap_connect.organizations.service import create_api_key
 
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         issued = await create_api_key(
-            db, app_context.secret_key, organization=partner.organization, scopes=["meters:read"]
+            db, runtime.secret_key, organization=partner.organization, scopes=["meters:read"]
         )
 
     log = await portal.open(f"{DEVELOPERS}/webhooks/{endpoint.id}")
@@ -159,27 +159,27 @@ async def test_another_organizations_keys_and_endpoints_are_404(
     assert issued.api_key.token_hint not in listing.text
 
 
-async def _endpoint(app_context: AppContext, partner: Partner) -> WebhookEndpoint:
-    async with app_context.sessionmaker() as db, db.begin():
+async def _endpoint(runtime: Runtime, partner: Partner) -> WebhookEndpoint:
+    async with runtime.sessionmaker() as db, db.begin():
         endpoint = WebhookEndpoint(
             organization_id=partner.organization.id,
             url="https://partner.example/hooks",
             event_types=["meter.created"],
             headers={"X-Gateway": "g"},
-            secret_encrypted=app_context.encryptor.encrypt("whsec_old"),
+            secret_encrypted=runtime.encryptor.encrypt("whsec_old"),
         )
         db.add(endpoint)
     return endpoint
 
 
 async def test_editing_a_webhook_endpoint_changes_what_the_api_returns(
-    signed_in: Portal, partner: Partner, app_context: AppContext, client: httpx.AsyncClient
+    signed_in: Portal, partner: Partner, runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
-    endpoint = await _endpoint(app_context, partner)
-    async with app_context.sessionmaker() as db, db.begin():
+    endpoint = await _endpoint(runtime, partner)
+    async with runtime.sessionmaker() as db, db.begin():
         issued = await create_api_key(
             db,
-            app_context.secret_key,
+            runtime.secret_key,
             organization=partner.organization,
             scopes=["webhooks:manage"],
         )
@@ -207,9 +207,9 @@ async def test_editing_a_webhook_endpoint_changes_what_the_api_returns(
 
 
 async def test_an_edit_with_a_bad_url_is_refused_with_its_message(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
-    endpoint = await _endpoint(app_context, partner)
+    endpoint = await _endpoint(runtime, partner)
     page_path = f"{DEVELOPERS}/webhooks/{endpoint.id}"
 
     bad_url = await signed_in.post(
@@ -228,15 +228,15 @@ async def test_an_edit_with_a_bad_url_is_refused_with_its_message(
     assert bad_url.document.xpath("//input[@name='url']/@value") == ["ftp://x"]
     assert no_events.status == 400
     assert "Choose at least one event type" in error_text(no_events, "event_type")
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         unchanged = await db.get(WebhookEndpoint, endpoint.id)
     assert unchanged is not None and unchanged.url == "https://partner.example/hooks"
 
 
 async def test_rotating_the_secret_shows_the_new_one_once(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
-    endpoint = await _endpoint(app_context, partner)
+    endpoint = await _endpoint(runtime, partner)
     page_path = f"{DEVELOPERS}/webhooks/{endpoint.id}"
 
     rotated = await signed_in.post(f"{page_path}/rotate-secret", {}, csrf_from=page_path)
@@ -246,16 +246,16 @@ async def test_rotating_the_secret_shows_the_new_one_once(
     assert secret.startswith("whsec_") and secret != "whsec_old"
     assert "24 hours" in rotated.text and "both signatures" in rotated.text
     assert secret not in (await signed_in.open(page_path)).response.text
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         stored = await db.get(WebhookEndpoint, endpoint.id)
     assert stored is not None
-    assert signing_secrets(stored, app_context.encryptor, utc_now()) == [secret, "whsec_old"]
+    assert signing_secrets(stored, runtime.encryptor, utc_now()) == [secret, "whsec_old"]
 
 
 async def test_a_member_cannot_edit_or_rotate(
-    portal: Portal, member: User, partner: Partner, app_context: AppContext
+    portal: Portal, member: User, partner: Partner, runtime: Runtime
 ) -> None:
-    endpoint = await _endpoint(app_context, partner)
+    endpoint = await _endpoint(runtime, partner)
     await portal.sign_in(MEMBER_EMAIL)
 
     edit = await portal.post(
@@ -265,7 +265,7 @@ async def test_a_member_cannot_edit_or_rotate(
     rotate = await portal.post(f"{DEVELOPERS}/webhooks/{endpoint.id}/rotate-secret", {})
 
     assert [edit.status, rotate.status] == [403, 403]
-    async with app_context.sessionmaker() as db:
+    async with runtime.sessionmaker() as db:
         stored = await db.get(WebhookEndpoint, endpoint.id)
     assert stored is not None and stored.url == "https://partner.example/hooks"
-    assert app_context.encryptor.decrypt(stored.secret_encrypted) == "whsec_old"
+    assert runtime.encryptor.decrypt(stored.secret_encrypted) == "whsec_old"

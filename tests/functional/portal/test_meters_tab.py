@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import User
+from leap_connect.runtime import Runtime
 from tests.functional.portal.conftest import Portal
 from tests.functional.portal.journey import finish_journey
 from tests.support.factories import Partner, create_partner
 
 
 async def test_search_by_reference_finds_the_meter_a_journey_made(
-    signed_in: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    meter = await finish_journey(client, app_context)
+    meter = await finish_journey(client, app)
 
     found = await signed_in.open("/portal/meters?reference=cust-123")
     missed = await signed_in.open("/portal/meters?reference=nobody")
@@ -29,9 +30,9 @@ async def test_search_by_reference_finds_the_meter_a_journey_made(
 
 
 async def test_a_meter_page_shows_the_api_fields_and_editing_the_reference_is_audited(
-    signed_in: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    meter = await finish_journey(client, app_context)
+    meter = await finish_journey(client, app)
     path = f"/portal/meters/{meter.id}"
 
     page = await signed_in.open(path)
@@ -64,9 +65,9 @@ async def test_a_meter_page_shows_the_api_fields_and_editing_the_reference_is_au
 
 
 async def test_the_reference_form_needs_its_csrf_token(
-    signed_in: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    meter = await finish_journey(client, app_context)
+    meter = await finish_journey(client, app)
 
     response = await signed_in.client.post(
         f"/portal/meters/{meter.id}/partner-reference", data={"partner_reference": "x"}
@@ -76,13 +77,13 @@ async def test_the_reference_form_needs_its_csrf_token(
 
 
 async def test_another_organizations_meter_is_a_404_page(
-    portal: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, portal: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    meter = await finish_journey(client, app_context)
-    other = await create_partner(app_context, name="other", flow_title="their-flow")
+    meter = await finish_journey(client, app)
+    other = await create_partner(runtime, name="other", flow_title="their-flow")
     from tests.functional.portal.conftest import PASSWORD, add_user
 
-    await add_user(app_context, other, "someone@other.example", "admin")
+    await add_user(runtime, other, "someone@other.example", "admin")
     await portal.sign_in("someone@other.example", PASSWORD)
 
     page = await portal.open(f"/portal/meters/{meter.id}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectSession, LinkOpenCount, User, utc_now
+from leap_connect.runtime import Runtime
 from tests.functional.portal.conftest import PASSWORD, Portal, add_user
 from tests.functional.portal.journey import finish_journey
 from tests.support.factories import Partner, create_partner
@@ -17,10 +18,10 @@ def funnel_counts(page_text_rows: list[list[str]]) -> dict[str, int]:
 
 
 async def test_funnel_counts_after_one_completed_journey(
-    signed_in: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    await finish_journey(client, app_context)
-    async with app_context.sessionmaker() as db, db.begin():
+    await finish_journey(client, app)
+    async with runtime.sessionmaker() as db, db.begin():
         db.add(
             LinkOpenCount(
                 organization_id=partner.organization.id,
@@ -50,10 +51,10 @@ async def test_funnel_counts_after_one_completed_journey(
 
 
 async def test_sessions_are_listed_filtered_and_have_a_timeline(
-    signed_in: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    await finish_journey(client, app_context)
-    async with app_context.sessionmaker() as db:
+    await finish_journey(client, app)
+    async with runtime.sessionmaker() as db:
         connect_session = (await db.execute(select(ConnectSession))).scalar_one()
 
     listed = await signed_in.open("/portal/sessions?reference=cust-123&status=COMPLETED")
@@ -70,13 +71,13 @@ async def test_sessions_are_listed_filtered_and_have_a_timeline(
 
 
 async def test_another_organizations_session_is_a_404_page(
-    portal: Portal, partner: Partner, client: httpx.AsyncClient, app_context: AppContext
+    app: FastAPI, portal: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    await finish_journey(client, app_context)
-    async with app_context.sessionmaker() as db:
+    await finish_journey(client, app)
+    async with runtime.sessionmaker() as db:
         connect_session = (await db.execute(select(ConnectSession))).scalar_one()
-    other = await create_partner(app_context, name="other", flow_title="their-flow")
-    await add_user(app_context, other, "someone@other.example", "member")
+    other = await create_partner(runtime, name="other", flow_title="their-flow")
+    await add_user(runtime, other, "someone@other.example", "member")
     await portal.sign_in("someone@other.example", PASSWORD)
 
     page = await portal.open(f"/portal/sessions/{connect_session.id}")

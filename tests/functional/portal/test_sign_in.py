@@ -10,19 +10,18 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from leap_connect.app import create_app
+from leap_connect.app import create_app, runtime_of_app
 from leap_connect.jobs.registry import JobContext
 from leap_connect.kit.crypto import generate_encryption_key
 from leap_connect.kit.csrf import csrf_token
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Job, PortalSession, User, utc_now
 from leap_connect.portal.auth import (
     ABSOLUTE_LIFETIME,
     IDLE_TIMEOUT,
-    SIGN_IN_LIMITER,
     SignInLimiter,
 )
 from leap_connect.portal.tasks import delete_expired_portal_sessions
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from tests.functional.portal.conftest import (
     ADMIN_EMAIL,
@@ -37,8 +36,8 @@ from tests.support.factories import Partner, create_partner
 WRONG = "The e-mail address or the password is not right. Please check both and try again."
 
 
-async def stored_sessions(app_context: AppContext) -> list[PortalSession]:
-    async with app_context.sessionmaker() as db:
+async def stored_sessions(runtime: Runtime) -> list[PortalSession]:
+    async with runtime.sessionmaker() as db:
         return list((await db.execute(select(PortalSession))).scalars())
 
 
@@ -85,7 +84,7 @@ async def test_the_email_address_is_not_case_sensitive(portal: Portal, admin: Us
 
 
 async def test_the_cookie_carries_a_random_token_and_the_table_only_its_hmac(
-    portal: Portal, admin: User, app_context: AppContext
+    portal: Portal, admin: User, runtime: Runtime
 ) -> None:
     response = await portal.sign_in(ADMIN_EMAIL)
 
@@ -97,7 +96,7 @@ async def test_the_cookie_carries_a_random_token_and_the_table_only_its_hmac(
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert {"httponly", "path", "max-age"} <= attributes
     assert "samesite=lax" in cookie.lower()
-    [stored] = await stored_sessions(app_context)
+    [stored] = await stored_sessions(runtime)
     assert stored.token_hmac != token and len(stored.token_hmac) == 64
     assert stored.expires_at - stored.created_at == ABSOLUTE_LIFETIME
 
@@ -113,7 +112,7 @@ async def production_portal(database_url: str, tmp_path: Path) -> AsyncIterator[
         encryption_keys=generate_encryption_key(),
     )
     app = create_app(settings)
-    context: AppContext = app.state.context
+    context = runtime_of_app(app)
     partner = await create_partner(context)
     await add_user(context, partner, ADMIN_EMAIL, "admin")
     transport = httpx.ASGITransport(app=app)
@@ -154,10 +153,10 @@ async def test_sign_in_attempts_for_one_email_are_limited_even_with_the_right_pa
 
 
 async def test_sign_in_attempts_from_one_client_are_limited_whatever_the_email(
-    portal: Portal, app_context: AppContext
+    portal: Portal, runtime: Runtime
 ) -> None:
     # Five instead of thirty, to keep the test quick: each attempt costs an Argon2 verification.
-    app_context.extras[SIGN_IN_LIMITER] = SignInLimiter(per_client="5 per 10 minutes")
+    runtime.put(SignInLimiter(per_client="5 per 10 minutes"))
     for number in range(5):
         response = await portal.sign_in(f"guess-{number}@acme.example", "wrong password")
         assert response.status_code == 400
@@ -169,7 +168,7 @@ async def test_sign_in_attempts_from_one_client_are_limited_whatever_the_email(
 
 
 async def test_signing_out_ends_the_session_on_the_server(
-    signed_in: Portal, app_context: AppContext
+    signed_in: Portal, runtime: Runtime
 ) -> None:
     cookie = signed_in.client.cookies.get("leap_connect_portal")
 
@@ -180,7 +179,7 @@ async def test_signing_out_ends_the_session_on_the_server(
     assert response.status_code == 303
     assert response.headers["location"] == "/portal/sign-in?reason=signed-out"
     assert 'leap_connect_portal=""' in response.headers["set-cookie"]
-    assert await stored_sessions(app_context) == []
+    assert await stored_sessions(runtime) == []
     assert "You have signed out." in (await signed_in.open(response.headers["location"])).text
     # The old cookie, replayed, signs nobody in.
     signed_in.client.cookies.set("leap_connect_portal", cookie or "")
@@ -198,7 +197,7 @@ async def test_signing_out_ends_the_session_on_the_server(
     ids=["idle", "absolute"],
 )
 async def test_an_expired_session_sends_the_user_back_to_sign_in(
-    signed_in: Portal, app_context: AppContext, column: str, age: timedelta
+    signed_in: Portal, runtime: Runtime, column: str, age: timedelta
 ) -> None:
     past = utc_now() - age
     values = (
@@ -206,7 +205,7 @@ async def test_an_expired_session_sends_the_user_back_to_sign_in(
         if column == "last_seen_at"
         else {"created_at": past, "expires_at": past + ABSOLUTE_LIFETIME, "last_seen_at": utc_now()}
     )
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         await db.execute(update(PortalSession).values(**values))
 
     response = await signed_in.client.get("/portal/meters")
@@ -218,14 +217,14 @@ async def test_an_expired_session_sends_the_user_back_to_sign_in(
 
 
 async def test_using_the_portal_keeps_a_session_alive_past_the_idle_timeout(
-    signed_in: Portal, app_context: AppContext
+    signed_in: Portal, runtime: Runtime
 ) -> None:
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         await db.execute(update(PortalSession).values(last_seen_at=utc_now() - IDLE_TIMEOUT / 2))
 
     assert (await signed_in.client.get("/portal/sessions")).status_code == 200
 
-    [stored] = await stored_sessions(app_context)
+    [stored] = await stored_sessions(runtime)
     assert utc_now() - stored.last_seen_at < timedelta(minutes=1)
 
 
@@ -250,7 +249,7 @@ async def test_sign_in_never_sends_anyone_off_the_portal(
 
 
 async def test_a_sign_in_form_without_its_csrf_token_is_refused(
-    portal: Portal, admin: User, app_context: AppContext
+    portal: Portal, admin: User, runtime: Runtime
 ) -> None:
     await portal.open("/portal/sign-in")  # the browser cookie is set, but no token is sent
 
@@ -261,16 +260,16 @@ async def test_a_sign_in_form_without_its_csrf_token_is_refused(
 
         assert response.status_code == 403
         assert "This form has expired or was not sent from this page" in Page(response).text
-    assert await stored_sessions(app_context) == []
+    assert await stored_sessions(runtime) == []
 
 
 async def test_signed_in_forms_without_the_sessions_csrf_token_are_refused(
-    signed_in: Portal, partner: Partner, app_context: AppContext
+    signed_in: Portal, partner: Partner, runtime: Runtime
 ) -> None:
     # The sign-in form's token (bound to the browser cookie) is no token for a signed-in form.
     browser = signed_in.client.cookies.get("leap_connect_browser")
     assert browser
-    sign_in_token = csrf_token(app_context.secret_key, browser)
+    sign_in_token = csrf_token(runtime.secret_key, browser)
 
     for data in ({}, {"csrf_token": "forged"}, {"csrf_token": "é"}, {"csrf_token": sign_in_token}):
         out = await signed_in.client.post("/portal/sign-out", data=data)
@@ -279,7 +278,7 @@ async def test_signed_in_forms_without_the_sessions_csrf_token_are_refused(
             "/portal/connect/links", data={**data, "flow": "ca-homes", "ref_id": "x"}
         )
         assert link.status_code == 403
-    assert len(await stored_sessions(app_context)) == 1
+    assert len(await stored_sessions(runtime)) == 1
 
 
 async def test_after_a_wrong_password_the_next_try_still_goes_to_the_page_asked_for(
@@ -295,10 +294,10 @@ async def test_after_a_wrong_password_the_next_try_still_goes_to_the_page_asked_
 
 
 async def test_the_hourly_clean_up_deletes_only_sessions_that_ran_out(
-    signed_in: Portal, app_context: AppContext, admin: User
+    signed_in: Portal, runtime: Runtime, admin: User
 ) -> None:
     now = utc_now()
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         db.add_all(
             [
                 PortalSession(
@@ -315,15 +314,15 @@ async def test_the_hourly_clean_up_deletes_only_sessions_that_ran_out(
             ]
         )
 
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         context = JobContext(
             session=db,
-            settings=app_context.settings,
-            sessionmaker=app_context.sessionmaker,
             job=Job(kind="portal.delete_expired_sessions", payload={}),
+            runtime=runtime,
+            worker_id="test",
         )
         await delete_expired_portal_sessions(context, {})
 
-    [kept] = await stored_sessions(app_context)
+    [kept] = await stored_sessions(runtime)
     assert not kept.token_hmac.startswith(("idle", "old"))
     assert (await signed_in.client.get("/portal/connect")).status_code == 200

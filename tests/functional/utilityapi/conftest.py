@@ -15,17 +15,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
+from leap_connect.app import runtime_of_app
 from leap_connect.jobs.registry import Registry
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.meters import tasks
 from leap_connect.meters.discovery import DISCOVERY_JOB_KIND
 from leap_connect.models import Job, Meter, utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from leap_connect.sandbox.utilityapi_http import create_utilityapi_app
 from leap_connect.settings import Settings, UtilitySettings
@@ -122,29 +124,30 @@ def utilityapi(clock: Clock, network: Network) -> UtilityApiSandbox:
     return sandbox
 
 
-def join_network(context: AppContext, network: Network) -> AppContext:
+def join_network(app: FastAPI, network: Network) -> Runtime:
     """Put a Connect app on the network, with no pause between referral lookups."""
-    network.serve(BASE_URL, context.extras["app"])
-    context.http.transport = network
-    for connector in context.connectors.values():
+    network.serve(BASE_URL, app)
+    runtime = runtime_of_app(app)
+    runtime.http.transport = network
+    for connector in runtime.connectors.values():
         if isinstance(connector, UtilityApiConnector):
             connector.lookup_retry_delays = (0.0, 0.0)
-    return context
+    return runtime
 
 
 @pytest.fixture
-def connect(app_context: AppContext, network: Network, utilityapi: UtilityApiSandbox) -> AppContext:
-    return join_network(app_context, network)
+def connect(app: FastAPI, network: Network, utilityapi: UtilityApiSandbox) -> Runtime:
+    return join_network(app, network)
 
 
 @pytest.fixture
-async def browser(connect: AppContext, network: Network) -> AsyncIterator[Browser]:
+async def browser(connect: Runtime, network: Network) -> AsyncIterator[Browser]:
     async with httpx.AsyncClient(transport=network, base_url=BASE_URL) as client:
         yield Browser(client, also_follow=(UTILITYAPI,))
 
 
 @pytest.fixture
-async def partner(connect: AppContext) -> Partner:
+async def partner(connect: Runtime) -> Partner:
     return await create_partner(
         connect,
         flow_title="ny-business",
@@ -156,25 +159,18 @@ async def partner(connect: AppContext) -> Partner:
 
 class RunJobs(Protocol):
     def __call__(
-        self, *, later: timedelta = ..., context: AppContext | None = ...
+        self, *, later: timedelta = ..., runtime: Runtime | None = ...
     ) -> Awaitable[int]: ...
 
 
 @pytest.fixture
-def run_jobs(connect: AppContext) -> RunJobs:
+def run_jobs(connect: Runtime) -> RunJobs:
     """Run the due meter discoveries, as a worker `later` from now would."""
     handlers = Registry()
     handlers.handler(DISCOVERY_JOB_KIND)(tasks.discover_meters)
 
-    async def run(*, later: timedelta = timedelta(0), context: AppContext | None = None) -> int:
-        app = context or connect
-        worker = Worker(
-            app.sessionmaker,
-            app.settings,
-            extras={"connectors": app.connectors},
-            handlers=handlers,
-            clock=lambda: utc_now() + later,
-        )
+    async def run(*, later: timedelta = timedelta(0), runtime: Runtime | None = None) -> int:
+        worker = Worker(runtime or connect, handlers=handlers, clock=lambda: utc_now() + later)
         return await worker.run_until_idle()
 
     return run
@@ -200,13 +196,13 @@ async def connect_at_utilityapi(
     )
 
 
-async def meters_of(context: AppContext) -> list[Meter]:
-    async with context.sessionmaker() as session:
+async def meters_of(runtime: Runtime) -> list[Meter]:
+    async with runtime.sessionmaker() as session:
         result = await session.execute(select(Meter).order_by(Meter.utility_id, Meter.city))
         return list(result.scalars())
 
 
-async def discovery_jobs(context: AppContext) -> list[Job]:
-    async with context.sessionmaker() as session:
+async def discovery_jobs(runtime: Runtime) -> list[Job]:
+    async with runtime.sessionmaker() as session:
         result = await session.execute(select(Job).where(Job.kind == DISCOVERY_JOB_KIND))
         return list(result.scalars())

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import UtilityAuthorization
+from leap_connect.runtime import Runtime
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from tests.functional.utilityapi.conftest import (
     BUSINESS,
@@ -29,8 +29,8 @@ async def form_sends_back(browser: Browser, form: Page, utility_id: str, error: 
     return await browser.open(f"/connect/callback/{utility_id}?{query}")
 
 
-async def attempts(context: AppContext) -> list[tuple[str, str | None]]:
-    async with context.sessionmaker() as session:
+async def attempts(runtime: Runtime) -> list[tuple[str, str | None]]:
+    async with runtime.sessionmaker() as session:
         result = await session.execute(
             select(UtilityAuthorization).order_by(UtilityAuthorization.created_at)
         )
@@ -38,7 +38,7 @@ async def attempts(context: AppContext) -> list[tuple[str, str | None]]:
 
 
 async def test_customer_who_denies_at_the_form_is_told_nothing_was_shared(
-    browser: Browser, partner: Partner, connect: AppContext
+    browser: Browser, partner: Partner, connect: Runtime
 ) -> None:
     form = await at_utilityapi(browser, await browser.open(LINK), "cecony-utilityapi", **BUSINESS)
 
@@ -53,7 +53,7 @@ async def test_customer_who_denies_at_the_form_is_told_nothing_was_shared(
 
 
 async def test_utility_down_at_the_form_asks_the_customer_to_try_again_in_a_minute(
-    browser: Browser, partner: Partner, connect: AppContext
+    browser: Browser, partner: Partner, connect: Runtime
 ) -> None:
     form = await at_utilityapi(browser, await browser.open(LINK), "cecony-utilityapi", **BUSINESS)
 
@@ -102,7 +102,7 @@ async def test_utility_down_at_the_form_asks_the_customer_to_try_again_in_a_minu
 async def test_each_form_error_says_what_happened_and_what_to_do_next(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     error: str,
     title: str,
     advice: str,
@@ -120,7 +120,7 @@ async def test_each_form_error_says_what_happened_and_what_to_do_next(
 
 
 async def test_referral_lookup_that_fails_with_503_is_asked_again_and_the_customer_never_knows(
-    browser: Browser, partner: Partner, connect: AppContext, utilityapi: UtilityApiSandbox
+    browser: Browser, partner: Partner, connect: Runtime, utilityapi: UtilityApiSandbox
 ) -> None:
     form = await at_utilityapi(browser, await browser.open(LINK), "cecony-utilityapi", **BUSINESS)
     utilityapi.fail_next_requests(1)
@@ -137,7 +137,7 @@ async def test_referral_lookup_that_fails_with_503_is_asked_again_and_the_custom
 
 
 async def test_referral_lookup_that_keeps_failing_shows_utility_down_and_a_retry_succeeds(
-    browser: Browser, partner: Partner, connect: AppContext, utilityapi: UtilityApiSandbox
+    browser: Browser, partner: Partner, connect: Runtime, utilityapi: UtilityApiSandbox
 ) -> None:
     form = await at_utilityapi(browser, await browser.open(LINK), "cecony-utilityapi", **BUSINESS)
     utilityapi.fail_next_requests(3)
@@ -156,7 +156,7 @@ async def test_referral_lookup_that_keeps_failing_shows_utility_down_and_a_retry
 
 
 async def test_utility_down_test_customer_sees_the_utility_is_not_answering(
-    browser: Browser, partner: Partner, connect: AppContext
+    browser: Browser, partner: Partner, connect: Runtime
 ) -> None:
     landing = await browser.open(LINK)
 
@@ -170,7 +170,7 @@ async def test_utility_down_test_customer_sees_the_utility_is_not_answering(
 
 
 async def test_slow_test_customer_still_gets_connected(
-    browser: Browser, partner: Partner, connect: AppContext
+    browser: Browser, partner: Partner, connect: Runtime
 ) -> None:
     landing = await browser.open(LINK)
 
@@ -181,7 +181,7 @@ async def test_slow_test_customer_still_gets_connected(
 
 
 async def test_replayed_callback_with_the_same_referral_connects_nothing_twice(
-    browser: Browser, partner: Partner, connect: AppContext
+    browser: Browser, partner: Partner, connect: Runtime
 ) -> None:
     landing = await browser.open(LINK)
     await connect_at_utilityapi(browser, landing, "cecony-utilityapi", "commercial", **BUSINESS)

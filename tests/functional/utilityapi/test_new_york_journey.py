@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import ConnectionReference, UtilityAuthorization
+from leap_connect.runtime import Runtime
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from tests.functional.test_journey import assert_signed_redirect
 from tests.functional.utilityapi.conftest import (
@@ -43,7 +43,7 @@ async def connect_coned_and_oru(browser: Browser) -> Page:
 async def test_business_reaches_thank_you_page_at_once_and_meters_arrive_after_the_delay(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     clock: Clock,
     run_jobs: RunJobs,
 ) -> None:
@@ -85,7 +85,7 @@ async def test_business_reaches_thank_you_page_at_once_and_meters_arrive_after_t
 async def test_utilityapi_webhook_makes_the_meters_appear_without_waiting_for_the_next_look(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     clock: Clock,
     run_jobs: RunJobs,
     utilityapi: UtilityApiSandbox,
@@ -108,7 +108,7 @@ async def test_utilityapi_webhook_makes_the_meters_appear_without_waiting_for_th
 async def test_meters_listed_at_once_are_recorded_in_the_callback_without_a_job(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     utilityapi: UtilityApiSandbox,
 ) -> None:
     utilityapi.meters_delay = timedelta(0)
@@ -125,7 +125,7 @@ async def test_meters_listed_at_once_are_recorded_in_the_callback_without_a_job(
 async def test_a_business_that_authorizes_twice_keeps_one_meter_per_service(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     clock: Clock,
     run_jobs: RunJobs,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from leap_connect.app import create_app
-from leap_connect.kit.deps import AppContext
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from tests.functional.utilityapi.conftest import (
     BUSINESS,
@@ -25,7 +25,7 @@ from tests.support.factories import Partner
 async def test_restart_between_authorization_and_meter_arrival_loses_nothing(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     settings: Settings,
     network: Network,
     clock: Clock,
@@ -39,14 +39,11 @@ async def test_restart_between_authorization_and_meter_arrival_loses_nothing(
     await run_jobs()  # one look before the restart; nothing listed yet
 
     # The process goes away: its engine, its connectors, everything held in memory.
-    await connect.engine.dispose()
-    app = create_app(settings)
-    restarted: AppContext = app.state.context
-    restarted.extras["app"] = app
-    join_network(restarted, network)
+    await connect.close()
+    restarted = join_network(create_app(settings), network)
     try:
         clock.advance(METERS_DELAY)
-        assert await run_jobs(context=restarted, later=timedelta(minutes=1)) == 1
+        assert await run_jobs(runtime=restarted, later=timedelta(minutes=1)) == 1
 
         meters = await meters_of(restarted)
         assert [(m.utility_id, m.partner_reference) for m in meters] == [

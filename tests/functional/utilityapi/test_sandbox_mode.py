@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from leap_connect.app import create_app
 from leap_connect.db import create_engine, create_sessionmaker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Meter
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from tests.conftest import BASE_URL
 from tests.functional.utilityapi.conftest import BUSINESS, NY_UTILITIES
@@ -29,7 +29,7 @@ from tests.support.server import CLI, free_port, wait_until_up
 
 
 @pytest.fixture
-async def sandbox_connect(database_url: str, tmp_path: Path) -> AsyncIterator[AppContext]:
+async def sandbox_connect(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
     settings = Settings(
         database_url=database_url,
         data_dir=tmp_path,
@@ -38,14 +38,14 @@ async def sandbox_connect(database_url: str, tmp_path: Path) -> AsyncIterator[Ap
         sandbox_utilityapi_meters_delay_seconds=0,
     )
     app = create_app(settings)
-    context: AppContext = app.state.context
-    context.http.transport = httpx.ASGITransport(app=app)
-    yield context
-    await context.engine.dispose()
+    runtime: Runtime = app.state.runtime
+    runtime.http.transport = httpx.ASGITransport(app=app)
+    yield runtime
+    await runtime.engine.dispose()
 
 
 async def test_sandbox_mode_sends_new_york_customers_to_the_built_in_utilityapi(
-    sandbox_connect: AppContext,
+    sandbox_connect: Runtime,
 ) -> None:
     await create_partner(
         sandbox_connect,

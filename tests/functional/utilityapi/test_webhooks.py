@@ -12,9 +12,9 @@ import pytest
 import structlog
 from structlog.testing import CapturingLogger
 
-from leap_connect.kit.deps import AppContext
 from leap_connect.meters import discovery
 from leap_connect.models import UtilityAuthorization, utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from tests.functional.utilityapi.conftest import (
     BUSINESS,
@@ -59,7 +59,7 @@ def events_about(
 
 @pytest.fixture
 async def waiting_authorization_uid(
-    browser: Browser, partner: Partner, connect: AppContext, run_jobs: RunJobs, clock: Clock
+    browser: Browser, partner: Partner, connect: Runtime, run_jobs: RunJobs, clock: Clock
 ) -> str:
     """A ConEd authorization whose meters UtilityAPI lists now, while Connect's discovery waits
     for its next look."""
@@ -79,7 +79,7 @@ async def waiting_authorization_uid(
 
 async def test_signed_webhook_makes_connect_look_for_the_meters_at_once(
     client: httpx.AsyncClient,
-    connect: AppContext,
+    connect: Runtime,
     run_jobs: RunJobs,
     waiting_authorization_uid: str,
 ) -> None:
@@ -123,7 +123,7 @@ async def test_signed_webhook_makes_connect_look_for_the_meters_at_once(
 )
 async def test_webhook_without_a_good_signature_is_refused_and_changes_nothing(
     client: httpx.AsyncClient,
-    connect: AppContext,
+    connect: Runtime,
     run_jobs: RunJobs,
     waiting_authorization_uid: str,
     headers: object,
@@ -154,7 +154,7 @@ async def test_signature_over_another_body_is_refused(
 
 async def test_replayed_webhook_is_harmless(
     client: httpx.AsyncClient,
-    connect: AppContext,
+    connect: Runtime,
     run_jobs: RunJobs,
     waiting_authorization_uid: str,
 ) -> None:
@@ -176,7 +176,7 @@ async def test_replayed_webhook_is_harmless(
 
 async def test_webhook_about_an_unknown_authorization_is_logged_and_acknowledged(
     client: httpx.AsyncClient,
-    connect: AppContext,
+    connect: Runtime,
     run_jobs: RunJobs,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -213,7 +213,7 @@ async def test_webhook_that_is_not_json_is_refused(client: httpx.AsyncClient) ->
 async def test_sandbox_utilityapi_signs_its_webhooks_so_connect_accepts_them(
     browser: Browser,
     partner: Partner,
-    connect: AppContext,
+    connect: Runtime,
     clock: Clock,
     run_jobs: RunJobs,
     utilityapi: UtilityApiSandbox,

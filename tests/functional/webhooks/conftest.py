@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.jobs.worker import Worker, in_process_worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import WebhookDelivery
 from leap_connect.organizations.service import create_api_key
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from leap_connect.webhooks.events import EVENT_TYPES, record_event
-from leap_connect.webhooks.tasks import CLIENT_EXTRA
 from tests.conftest import BASE_URL
 from tests.functional.webhooks.receiver import Receiver, running_receiver
 from tests.support.factories import Partner, create_partner
@@ -48,17 +48,17 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def partner(app_context: AppContext) -> Partner:
-    return await create_partner(app_context)
+async def partner(runtime: Runtime) -> Partner:
+    return await create_partner(runtime)
 
 
 async def api_key_for(
-    app_context: AppContext, partner: Partner, scopes: list[str] | None = None
+    runtime: Runtime, partner: Partner, scopes: list[str] | None = None
 ) -> dict[str, str]:
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         issued = await create_api_key(
             session,
-            app_context.secret_key,
+            runtime.secret_key,
             organization=partner.organization,
             scopes=scopes or ["webhooks:manage"],
         )
@@ -66,10 +66,10 @@ async def api_key_for(
 
 
 @pytest.fixture
-async def api(app_context: AppContext, partner: Partner) -> AsyncIterator[httpx.AsyncClient]:
+async def api(app: FastAPI, runtime: Runtime, partner: Partner) -> AsyncIterator[httpx.AsyncClient]:
     """The partner's API client: the app over ASGI, with a `webhooks:manage` key."""
-    transport = httpx.ASGITransport(app=app_context.extras["app"])
-    headers = await api_key_for(app_context, partner)
+    transport = httpx.ASGITransport(app=app)
+    headers = await api_key_for(runtime, partner)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as http:
         yield http
 
@@ -93,20 +93,12 @@ async def create_endpoint(
 
 
 @pytest.fixture
-async def worker(app_context: AppContext) -> AsyncIterator[Worker]:
+async def worker(runtime: Runtime) -> AsyncIterator[Worker]:
     """A worker in the test's event loop, one job (an endpoint's batch) at a time, polling often."""
-    extras: dict[str, Any] = {}
     async with in_process_worker(
-        app_context.sessionmaker,
-        app_context.settings,
-        extras=extras,
-        poll_interval=0.02,
-        lease=timedelta(seconds=10),
-        batch_size=1,
+        runtime, poll_interval=0.02, lease=timedelta(seconds=10), batch_size=1
     ) as running:
         yield running
-    if CLIENT_EXTRA in extras:
-        await extras[CLIENT_EXTRA].aclose()
 
 
 async def eventually(
@@ -136,11 +128,11 @@ async def deliveries(api: httpx.AsyncClient, endpoint_id: str) -> list[dict[str,
             return found
 
 
-async def all_settled(app_context: AppContext) -> None:
+async def all_settled(runtime: Runtime) -> None:
     """Wait until no delivery is pending (asking the database, not the rate-limited API)."""
 
     async def settled() -> bool:
-        async with app_context.sessionmaker() as session:
+        async with runtime.sessionmaker() as session:
             statuses = list(await session.scalars(select(WebhookDelivery.status)))
         return bool(statuses) and "PENDING" not in statuses
 
@@ -148,10 +140,10 @@ async def all_settled(app_context: AppContext) -> None:
 
 
 async def record_change(
-    app_context: AppContext, partner: Partner, event_type: str = "meter.updated", **payload: Any
+    runtime: Runtime, partner: Partner, event_type: str = "meter.updated", **payload: Any
 ) -> str:
     """A change the partner subscribes to, recorded as the journey does; returns the event id."""
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         event = await record_event(
             session,
             organization_id=partner.organization.id,

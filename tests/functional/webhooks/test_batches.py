@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,9 +13,8 @@ import httpx
 import pytest
 
 from leap_connect.jobs.worker import Worker, in_process_worker
-from leap_connect.kit.deps import AppContext
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks.events import record_event
-from leap_connect.webhooks.tasks import CLIENT_EXTRA
 from tests.functional.webhooks.conftest import (
     all_settled,
     create_endpoint,
@@ -27,28 +27,22 @@ from tests.support.factories import Partner
 
 
 @pytest.fixture
-async def patient_worker(app_context: AppContext) -> AsyncIterator[Worker]:
+async def patient_worker(runtime: Runtime) -> AsyncIterator[Worker]:
     """A worker as `leap-connect worker` runs by default (10 jobs at once, 10 s per request)."""
-    extras: dict[str, Any] = {}
-    settings = app_context.settings.model_copy(update={"webhook_timeout_seconds": 10})
+    settings = runtime.settings.model_copy(update={"webhook_timeout_seconds": 10})
+    worker_runtime = replace(runtime, settings=settings)
     async with in_process_worker(
-        app_context.sessionmaker,
-        settings,
-        extras=extras,
-        poll_interval=0.02,
-        lease=timedelta(seconds=10),
-        batch_size=10,
+        worker_runtime, poll_interval=0.02, lease=timedelta(seconds=10), batch_size=10
     ) as running:
         yield running
-    if CLIENT_EXTRA in extras:
-        await extras[CLIENT_EXTRA].aclose()
+    await worker_runtime.release()
 
 
 async def test_a_hanging_endpoint_does_not_hold_up_another_endpoints_deliveries(
     api: httpx.AsyncClient,
     receiver: Receiver,
     patient_worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
 ) -> None:
     hang = threading.Event()
@@ -57,9 +51,9 @@ async def test_a_hanging_endpoint_does_not_hold_up_another_endpoints_deliveries(
     with running_receiver() as fast:
         fast_endpoint = await create_endpoint(api, fast, event_types=["meter.created"])
         try:
-            slow_event = await record_change(app_context, partner, "meter.updated")
+            slow_event = await record_change(runtime, partner, "meter.updated")
             await eventually(lambda: _received(receiver, 1), "the slow endpoint gets its request")
-            fast_event = await record_change(app_context, partner, "meter.created")
+            fast_event = await record_change(runtime, partner, "meter.created")
             await eventually(lambda: _received(fast, 1), "the fast endpoint gets its request")
 
             [fast_delivery] = await _settled(api, fast_endpoint)
@@ -71,7 +65,7 @@ async def test_a_hanging_endpoint_does_not_hold_up_another_endpoints_deliveries(
             assert slow_delivery["attempts"] == []
         finally:
             hang.set()
-        await all_settled(app_context)
+        await all_settled(runtime)
 
     [slow_delivery] = await deliveries(api, slow_endpoint["webhook_endpoint_id"])
     assert slow_delivery["webhook_event_id"] == slow_event
@@ -83,20 +77,20 @@ async def test_an_event_recorded_while_its_endpoints_batch_is_in_flight_is_deliv
     api: httpx.AsyncClient,
     receiver: Receiver,
     patient_worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
 ) -> None:
     hang = threading.Event()
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(Reply(200, until=hang))
-    first = await record_change(app_context, partner)
+    first = await record_change(runtime, partner)
     try:
         await eventually(lambda: _received(receiver, 1), "the first event's request is sent")
-        second = await record_change(app_context, partner)
+        second = await record_change(runtime, partner)
     finally:
         hang.set()
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     assert [event["webhook_event_id"] for event in receiver.events] == [first, second]
     log = await deliveries(api, endpoint["webhook_endpoint_id"])
     assert [delivery["webhook_event_id"] for delivery in log] == [second, first]
@@ -108,13 +102,13 @@ async def test_a_backlog_to_one_endpoint_is_sent_in_batches_each_logged_once(
     api: httpx.AsyncClient,
     receiver: Receiver,
     patient_worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     # Five of the first batch fail and are retried; the rest of the backlog goes on meanwhile.
     receiver.answer(*[Reply(200), Reply(500, b"busy")] * 5)
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         recorded = [
             str(
                 (
@@ -129,7 +123,7 @@ async def test_a_backlog_to_one_endpoint_is_sent_in_batches_each_logged_once(
             for number in range(120)
         ]
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     log = await deliveries(api, endpoint["webhook_endpoint_id"])
     assert sorted(delivery["webhook_event_id"] for delivery in log) == sorted(recorded)
     assert {delivery["status"] for delivery in log} == {"SUCCEEDED"}

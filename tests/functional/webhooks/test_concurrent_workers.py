@@ -10,19 +10,16 @@ import asyncio
 import contextlib
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 import leap_connect.webhooks.tasks  # noqa: F401 - registers the delivery handler
-from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Job, WebhookDelivery, WebhookDeliveryAttempt
+from leap_connect.runtime import Runtime, build_runtime
 from leap_connect.webhooks.events import DELIVER_JOB, record_event
-from leap_connect.webhooks.tasks import CLIENT_EXTRA
 from tests.conftest import TEST_DATABASE_URL
 from tests.functional.webhooks.conftest import create_endpoint, eventually
 from tests.functional.webhooks.receiver import Receiver, running_receiver
@@ -35,7 +32,7 @@ EVENTS = DELIVERIES // ENDPOINTS
 
 async def test_two_workers_deliver_every_pending_delivery_exactly_once(
     api: httpx.AsyncClient,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
     database_url: str,
 ) -> None:
@@ -43,7 +40,7 @@ async def test_two_workers_deliver_every_pending_delivery_exactly_once(
         receivers = [stack.enter_context(running_receiver()) for _ in range(ENDPOINTS)]
         for receiver in receivers:
             await create_endpoint(api, receiver, event_types=["meter.updated"])
-        async with app_context.sessionmaker() as session, session.begin():
+        async with runtime.sessionmaker() as session, session.begin():
             for number in range(EVENTS):
                 await record_event(
                     session,
@@ -51,7 +48,7 @@ async def test_two_workers_deliver_every_pending_delivery_exactly_once(
                     event_type="meter.updated",
                     payload={"meter": {"meter_id": f"meter-{number}"}},
                 )
-        await run_two_workers_until(receivers, app_context, database_url)
+        await run_two_workers_until(receivers, runtime, database_url)
 
     for receiver in receivers:
         received = Counter(item.headers["webhook-id"] for item in receiver.received)
@@ -61,7 +58,7 @@ async def test_two_workers_deliver_every_pending_delivery_exactly_once(
         meter_ids = {event["payload"]["meter"]["meter_id"] for event in receiver.events}
         assert meter_ids == {f"meter-{number}" for number in range(EVENTS)}
 
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         outcomes = dict(
             (
                 await session.execute(
@@ -83,25 +80,22 @@ async def test_two_workers_deliver_every_pending_delivery_exactly_once(
 
 
 async def run_two_workers_until(
-    receivers: list[Receiver], app_context: AppContext, database_url: str
+    receivers: list[Receiver], runtime: Runtime, database_url: str
 ) -> None:
-    """Two workers, an engine each as two processes would have, until every delivery arrived."""
-    engines = [create_engine(database_url) for _ in range(2)]
-    extras: list[dict[str, Any]] = [{}, {}]
+    """Two workers, a runtime each as two processes would have, until every delivery arrived."""
     # The production time limit: on a busy test machine 2 s can pass before a request is answered,
     # and a timed-out delivery is (rightly) sent again.
-    settings = app_context.settings.model_copy(update={"webhook_timeout_seconds": 10})
+    settings = runtime.settings.model_copy(update={"webhook_timeout_seconds": 10})
+    runtimes = [build_runtime(settings) for _ in range(2)]
     workers = [
         Worker(
-            create_sessionmaker(engine),
-            settings,
+            worker_runtime,
             worker_id=f"worker-{name}",
             lease=timedelta(seconds=30),
             poll_interval=0.02,
             batch_size=4,
-            extras=worker_extras,
         )
-        for engine, name, worker_extras in zip(engines, "ab", extras, strict=True)
+        for worker_runtime, name in zip(runtimes, "ab", strict=True)
     ]
     stop = asyncio.Event()
     running = [asyncio.create_task(worker.run(stop)) for worker in workers]
@@ -115,8 +109,5 @@ async def run_two_workers_until(
     finally:
         stop.set()
         await asyncio.gather(*running)
-        for worker_extras in extras:
-            if CLIENT_EXTRA in worker_extras:
-                await worker_extras[CLIENT_EXTRA].aclose()
-        for engine in engines:
-            await engine.dispose()
+        for worker_runtime in runtimes:
+            await worker_runtime.close()

@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy import update
 
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import WebhookEndpoint, utc_now
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks.delivery import MAX_RESPONSE_BYTES
 from tests.functional.webhooks.conftest import (
     FAST_RETRIES,
@@ -37,14 +37,14 @@ async def only_delivery(api: httpx.AsyncClient, endpoint: dict[str, Any]) -> dic
 
 
 async def test_ping_reaches_the_receiver_signed_with_the_documented_body(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver, headers={"X-Partner-Key": "k-123"})
     queued = await ping(api, endpoint)
     assert queued["status"] == "PENDING"
     assert queued["webhook_event_type"] == "ping"
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     [received] = receiver.received
     assert received.path == PATH
     assert received.verified is not None
@@ -71,13 +71,13 @@ async def test_ping_reaches_the_receiver_signed_with_the_documented_body(
 
 
 async def test_receiver_failing_three_times_gets_a_fourth_attempt_that_succeeds(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(*[Reply(500, b"database is down")] * 3)
     await ping(api, endpoint)
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     delivery = await only_delivery(api, endpoint)
     assert delivery["status"] == "SUCCEEDED"
     assert delivery["attempt_count"] == 4
@@ -89,13 +89,13 @@ async def test_receiver_failing_three_times_gets_a_fourth_attempt_that_succeeds(
 
 
 async def test_delivery_fails_for_good_once_the_retry_schedule_is_used_up(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(*[Reply(503)] * 20)
     await ping(api, endpoint)
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     delivery = await only_delivery(api, endpoint)
     assert delivery["status"] == "FAILED"
     # The first attempt at once, then one per wait in the schedule.
@@ -107,14 +107,14 @@ async def test_delivery_fails_for_good_once_the_retry_schedule_is_used_up(
 
 
 async def test_a_redirect_is_a_failure_and_is_not_followed(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     elsewhere = f"http://127.0.0.1:{receiver.port}/elsewhere"
     receiver.answer(Reply(302, headers={"Location": elsewhere}), Reply(200))
     await ping(api, endpoint)
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     delivery = await only_delivery(api, endpoint)
     first, second = delivery["attempts"]
     assert first["status_code"] == 302
@@ -124,13 +124,13 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(
 
 
 async def test_an_answer_slower_than_the_time_limit_is_a_failure(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(Reply(200, delay=3))  # the tests' limit is 2 s
     await ping(api, endpoint)
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     delivery = await only_delivery(api, endpoint)
     slow, retried = delivery["attempts"]
     assert slow["status_code"] is None
@@ -140,13 +140,13 @@ async def test_an_answer_slower_than_the_time_limit_is_a_failure(
 
 
 async def test_a_huge_answer_is_read_only_up_to_64_kib(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(Reply(500, body=b"x" * (50 * MAX_RESPONSE_BYTES)))
     await ping(api, endpoint)
 
-    await all_settled(app_context)
+    await all_settled(runtime)
     failed, succeeded = (await only_delivery(api, endpoint))["attempts"]
     assert failed["status_code"] == 500
     assert failed["error"] == "HTTP 500: " + "x" * 200
@@ -154,7 +154,7 @@ async def test_a_huge_answer_is_read_only_up_to_64_kib(
 
 
 async def test_an_unreachable_endpoint_is_logged_as_a_connection_failure(
-    api: httpx.AsyncClient, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, worker: Worker, runtime: Runtime
 ) -> None:
     with free_socket() as unused:
         closed_port = unused.getsockname()[1]  # bound but never listening: refuses connections
@@ -164,7 +164,7 @@ async def test_an_unreachable_endpoint_is_logged_as_a_connection_failure(
         )
         endpoint = response.json()
         await ping(api, endpoint)
-        await all_settled(app_context)
+        await all_settled(runtime)
 
     delivery = await only_delivery(api, endpoint)
     assert delivery["status"] == "FAILED"
@@ -173,7 +173,7 @@ async def test_an_unreachable_endpoint_is_logged_as_a_connection_failure(
 
 
 async def test_during_a_secret_rotation_deliveries_verify_with_either_secret(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     old_secret = receiver.secrets[0]
@@ -191,7 +191,7 @@ async def test_during_a_secret_rotation_deliveries_verify_with_either_secret(
         assert len(receiver.received[0].headers["webhook-signature"].split(" ")) == 2
 
     # Once the window is over, only the new secret signs.
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         await session.execute(
             update(WebhookEndpoint).values(previous_secret_expires_at=utc_now() - timedelta(1))
         )
@@ -211,18 +211,18 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_says_why(
     api: httpx.AsyncClient,
     receiver: Receiver,
     worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     endpoint_url = f"/v2/webhooks/{endpoint['webhook_endpoint_id']}"
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         await session.execute(
             update(WebhookEndpoint).values(failing_since=utc_now() - timedelta(days=3, minutes=1))
         )
     receiver.answer(Reply(500))
-    await record_change(app_context, partner)
-    await all_settled(app_context)
+    await record_change(runtime, partner)
+    await all_settled(runtime)
 
     disabled = (await api.get(endpoint_url)).json()
     assert disabled["enabled"] is False
@@ -241,24 +241,24 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_says_why(
 
 
 async def test_a_success_ends_the_failure_streak(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(Reply(500))
     await ping(api, endpoint)
-    await all_settled(app_context)
+    await all_settled(runtime)
     response = await api.get(f"/v2/webhooks/{endpoint['webhook_endpoint_id']}")
     assert response.json()["failing_since"] is None
     assert response.json()["enabled"] is True
 
 
 async def test_redelivering_sends_the_same_event_again_and_the_log_grows(
-    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, app_context: AppContext
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     receiver.answer(*[Reply(410)] * 8)
     await ping(api, endpoint)
-    await all_settled(app_context)
+    await all_settled(runtime)
     failed = await only_delivery(api, endpoint)
     assert failed["status"] == "FAILED"
     path = f"/v2/webhooks/{endpoint['webhook_endpoint_id']}/deliveries/{failed['delivery_id']}"
@@ -266,7 +266,7 @@ async def test_redelivering_sends_the_same_event_again_and_the_log_grows(
     response = await api.post(f"{path}/redeliver")
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "PENDING"
-    await all_settled(app_context)
+    await all_settled(runtime)
 
     redelivered = await only_delivery(api, endpoint)
     assert redelivered["status"] == "SUCCEEDED"

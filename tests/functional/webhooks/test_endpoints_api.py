@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from leap_connect.kit.deps import AppContext
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks.events import EVENT_TYPES
 from tests.conftest import BASE_URL
 from tests.functional.webhooks.conftest import api_key_for, create_endpoint
@@ -101,13 +102,13 @@ async def test_an_invalid_endpoint_is_refused_with_what_to_fix(
 
 
 async def test_another_organizations_endpoint_is_not_found(
-    api: httpx.AsyncClient, app_context: AppContext
+    api: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     body = {"url": URL, "event_types": ["meter.created"]}
     created = (await api.post("/v2/webhooks", json=body)).json()
     path = f"/v2/webhooks/{created['webhook_endpoint_id']}"
-    other = await create_partner(app_context, name="other", flow_title="other-flow")
-    headers = await api_key_for(app_context, other)
+    other = await create_partner(runtime, name="other", flow_title="other-flow")
+    headers = await api_key_for(runtime, other)
 
     attempts = [
         await api.get(path, headers=headers),
@@ -123,10 +124,10 @@ async def test_another_organizations_endpoint_is_not_found(
 
 
 async def test_webhooks_need_a_key_with_the_webhooks_manage_scope(
-    app_context: AppContext, partner: Partner
+    app: FastAPI, runtime: Runtime, partner: Partner
 ) -> None:
-    transport = httpx.ASGITransport(app=app_context.extras["app"])
-    headers = await api_key_for(app_context, partner, ["meters:read"])
+    transport = httpx.ASGITransport(app=app)
+    headers = await api_key_for(runtime, partner, ["meters:read"])
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anonymous:
         assert (await anonymous.get("/v2/webhooks")).status_code == 401
         assert (await anonymous.get("/v2/webhooks", headers=headers)).status_code == 403

@@ -6,11 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Meter, WebhookEvent
+from leap_connect.runtime import Runtime
 from tests.functional.test_journey import connect_utility
 from tests.functional.webhooks.conftest import all_settled, create_endpoint
 from tests.functional.webhooks.receiver import Receiver
@@ -19,9 +20,9 @@ from tests.support.factories import Partner
 
 
 @pytest.fixture
-def browser(client: httpx.AsyncClient, app_context: AppContext) -> Browser:
+def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
     # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    app_context.http.transport = httpx.ASGITransport(app=app_context.extras["app"])
+    runtime.http.transport = httpx.ASGITransport(app=app)
     return Browser(client)
 
 
@@ -37,8 +38,8 @@ def summary(event: dict[str, Any]) -> tuple[str, str]:
     return kind, payload["meter"]["utility"]["utility_id"]
 
 
-async def recorded_event_ids(app_context: AppContext) -> list[str]:
-    async with app_context.sessionmaker() as session:
+async def recorded_event_ids(runtime: Runtime) -> list[str]:
+    async with runtime.sessionmaker() as session:
         statement = select(WebhookEvent.id).order_by(WebhookEvent.created_at)
         return [str(event_id) for event_id in await session.scalars(statement)]
 
@@ -49,7 +50,7 @@ async def test_commercial_journey_sends_one_verified_event_per_change(
     api: httpx.AsyncClient,
     receiver: Receiver,
     worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
 ) -> None:
     await create_endpoint(api, receiver)
 
@@ -64,7 +65,7 @@ async def test_commercial_journey_sends_one_verified_event_per_change(
     session_page = await connect_utility(browser, session_page, "sdge", "commercial")
     finished = await browser.submit(session_page, button=("action", "continue"))
     assert finished.status == 303
-    await all_settled(app_context)
+    await all_settled(runtime)
 
     # Every delivery carried a valid Standard Webhooks signature (the receiver refuses others).
     assert len(receiver.events) == len(receiver.received)
@@ -74,7 +75,7 @@ async def test_commercial_journey_sends_one_verified_event_per_change(
     # One delivery per recorded change, none twice. They go out oldest first, several at once
     # (the events of one change may arrive in any order), so the partner orders them by created_at.
     events = sorted(receiver.events, key=lambda event: event["created_at"])
-    assert [event["webhook_event_id"] for event in events] == await recorded_event_ids(app_context)
+    assert [event["webhook_event_id"] for event in events] == await recorded_event_ids(runtime)
 
     changes = [summary(event) for event in events]
     assert changes[0] == ("connect_session.updated", "CREATED")
@@ -87,7 +88,7 @@ async def test_commercial_journey_sends_one_verified_event_per_change(
         )
         assert initiated < changes.index(("meter.created", utility_id))
 
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         meter_ids = {str(meter_id) for meter_id in await session.scalars(select(Meter.id))}
     sent_meter_ids = {
         event["payload"]["meter"]["meter_id"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from leap_connect.jobs.worker import Worker
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Job, Organization, WebhookDelivery, WebhookEvent
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks.events import DELIVER_JOB, record_event
 from tests.functional.webhooks.conftest import (
     all_settled,
@@ -24,8 +25,8 @@ class ChangeFailed(Exception):
     pass
 
 
-async def count(app_context: AppContext, model: type[object], *where: object) -> int:
-    async with app_context.sessionmaker() as session:
+async def count(runtime: Runtime, model: type[object], *where: object) -> int:
+    async with runtime.sessionmaker() as session:
         statement = select(func.count()).select_from(model).where(*where)  # type: ignore[arg-type]
         return int(await session.scalar(statement) or 0)
 
@@ -34,13 +35,13 @@ async def test_a_change_that_rolls_back_leaves_no_event_and_sends_nothing(
     api: httpx.AsyncClient,
     receiver: Receiver,
     worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
 ) -> None:
     await create_endpoint(api, receiver)
 
     with pytest.raises(ChangeFailed):
-        async with app_context.sessionmaker() as session, session.begin():
+        async with runtime.sessionmaker() as session, session.begin():
             organization = await session.get(Organization, partner.organization.id)
             assert organization is not None
             organization.display_name = "Renamed Energy"
@@ -53,22 +54,23 @@ async def test_a_change_that_rolls_back_leaves_no_event_and_sends_nothing(
             raise ChangeFailed("the change failed after its event was written")
 
     # A change that commits afterwards is delivered: the worker ran, and found only that one.
-    kept = await record_change(app_context, partner)
-    await all_settled(app_context)
+    kept = await record_change(runtime, partner)
+    await all_settled(runtime)
     assert [event["webhook_event_id"] for event in receiver.events] == [kept]
-    async with app_context.sessionmaker() as session:
+    async with runtime.sessionmaker() as session:
         organization = await session.get(Organization, partner.organization.id)
     assert organization is not None and organization.display_name == "Acme Energy"
-    assert await count(app_context, WebhookEvent) == 1
-    assert await count(app_context, WebhookDelivery) == 1
-    assert await count(app_context, Job, Job.kind == DELIVER_JOB) == 1
+    assert await count(runtime, WebhookEvent) == 1
+    assert await count(runtime, WebhookDelivery) == 1
+    assert await count(runtime, Job, Job.kind == DELIVER_JOB) == 1
 
 
 async def test_events_go_only_to_enabled_endpoints_of_the_organization_that_subscribe(
+    app: FastAPI,
     api: httpx.AsyncClient,
     receiver: Receiver,
     worker: Worker,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
 ) -> None:
     meters_endpoint = await create_endpoint(api, receiver, event_types=["meter.updated"])
@@ -79,17 +81,17 @@ async def test_events_go_only_to_enabled_endpoints_of_the_organization_that_subs
     ):
         await create_endpoint(api, sessions_only, event_types=["connect_session.updated"])
         await create_endpoint(api, disabled, event_types=["meter.updated"], enabled=False)
-        other = await create_partner(app_context, name="other", flow_title="other-flow")
+        other = await create_partner(runtime, name="other", flow_title="other-flow")
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app_context.extras["app"]),
+            transport=httpx.ASGITransport(app=app),
             base_url=str(api.base_url),
-            headers=await api_key_for(app_context, other),
+            headers=await api_key_for(runtime, other),
         ) as other_api:
             await create_endpoint(other_api, others_receiver, event_types=["meter.updated"])
 
-            first = await record_change(app_context, partner, "meter.updated")
-            second = await record_change(app_context, partner, "meter.updated")
-            await all_settled(app_context)
+            first = await record_change(runtime, partner, "meter.updated")
+            second = await record_change(runtime, partner, "meter.updated")
+            await all_settled(runtime)
 
             # Both may go out in one batch, so they can arrive in either order.
             assert sorted(event["webhook_event_id"] for event in receiver.events) == sorted(

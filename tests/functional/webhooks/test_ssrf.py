@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,14 +17,13 @@ from sqlalchemy import select
 from leap_connect.app import create_app
 from leap_connect.jobs.worker import in_process_worker
 from leap_connect.kit.crypto import generate_encryption_key
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from leap_connect.webhooks import service
-from leap_connect.webhooks.delivery import create_client
+from leap_connect.webhooks.delivery import WebhookClient, create_client
 from leap_connect.webhooks.schemas import WebhookEndpointIn
 from leap_connect.webhooks.ssrf import resolve
-from leap_connect.webhooks.tasks import CLIENT_EXTRA
 from tests.conftest import BASE_URL
 from tests.functional.webhooks.conftest import all_settled, api_key_for, record_change
 from tests.support.factories import Partner, create_partner
@@ -89,12 +89,11 @@ async def test_the_api_refuses_non_public_or_plain_http_urls_in_production(
     production: Settings, url: str
 ) -> None:
     app = create_app(production)
-    context: AppContext = app.state.context
-    partner = await create_partner((context.sessionmaker, context.encryptor))
-    context.extras["app"] = app
+    runtime: Runtime = app.state.runtime
+    partner = await create_partner((runtime.sessionmaker, runtime.encryptor))
     try:
         transport = httpx.ASGITransport(app=app)
-        headers = await api_key_for(context, partner)
+        headers = await api_key_for(runtime, partner)
         async with httpx.AsyncClient(
             transport=transport, base_url=BASE_URL, headers=headers
         ) as api:
@@ -106,14 +105,14 @@ async def test_the_api_refuses_non_public_or_plain_http_urls_in_production(
                 json={"url": "https://partner.example/hook", "event_types": ["meter.created"]},
             )
     finally:
-        await context.engine.dispose()
+        await runtime.close()
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["field"] == "url"
     assert accepted.status_code == 201, accepted.text
 
 
 async def test_deliveries_to_non_public_addresses_are_refused_at_delivery_time_in_production(
-    app_context: AppContext, partner: Partner, production: Settings, listener: Listener
+    runtime: Runtime, partner: Partner, production: Settings, listener: Listener
 ) -> None:
     port = listener.port
     expected = {
@@ -130,34 +129,29 @@ async def test_deliveries_to_non_public_addresses_are_refused_at_delivery_time_i
         f"http://partner.example:{port}/hook": "refused: webhooks are sent over https only",
     }
     # Endpoints registered before the rules (or through DNS that changed since): stored as is.
-    async with app_context.sessionmaker() as session, session.begin():
+    async with runtime.sessionmaker() as session, session.begin():
         for url in expected:
             await service.create_endpoint(
                 session,
-                app_context.encryptor,
+                runtime.encryptor,
                 organization_id=partner.organization.id,
                 data=WebhookEndpointIn(url=url, event_types=["meter.updated"]),
                 development=True,
             )
-    await record_change(app_context, partner)
+    await record_change(runtime, partner)
 
     async def resolver(host: str, port: int) -> list[str]:
         # A name whose DNS now points inside, as in a rebinding attack.
         return ["127.0.0.1"] if host == REBOUND_HOST else await resolve(host, port)
 
     client = create_client(production, resolver=resolver)
-    extras: dict[str, Any] = {CLIENT_EXTRA: client, "encryptor": app_context.encryptor}
-    async with in_process_worker(
-        app_context.sessionmaker,
-        production,
-        extras=extras,
-        poll_interval=0.02,
-        lease=timedelta(seconds=10),
-    ):
-        await all_settled(app_context)
-    await client.aclose()
+    worker_runtime = replace(runtime, settings=production)
+    worker_runtime.put(WebhookClient(client))
+    async with in_process_worker(worker_runtime, poll_interval=0.02, lease=timedelta(seconds=10)):
+        await all_settled(runtime)
+    await worker_runtime.release()
 
-    errors = await attempt_errors_by_url(app_context)
+    errors = await attempt_errors_by_url(runtime)
     assert set(errors) == set(expected)
     for url, error in expected.items():
         assert len(errors[url]) == 8, url  # retried on the schedule, refused every time
@@ -165,8 +159,8 @@ async def test_deliveries_to_non_public_addresses_are_refused_at_delivery_time_i
     assert listener.connections == 0
 
 
-async def attempt_errors_by_url(app_context: AppContext) -> dict[str, list[str]]:
-    async with app_context.sessionmaker() as session:
+async def attempt_errors_by_url(runtime: Runtime) -> dict[str, list[str]]:
+    async with runtime.sessionmaker() as session:
         rows = await session.execute(
             select(WebhookEndpoint.url, WebhookDeliveryAttempt.error)
             .join(WebhookDelivery, WebhookDelivery.endpoint_id == WebhookEndpoint.id)

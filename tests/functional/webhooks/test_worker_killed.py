@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from leap_connect.jobs.repository import JobStatus
-from leap_connect.kit.deps import AppContext
 from leap_connect.models import Job, WebhookDelivery
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks.events import DELIVER_JOB
 from tests.functional.jobs.test_worker_process import Workers
 from tests.functional.webhooks.conftest import (
@@ -45,22 +45,22 @@ def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
 async def test_deliveries_whose_worker_is_killed_are_made_by_another_worker_after_the_lease(
     api: httpx.AsyncClient,
     receiver: Receiver,
-    app_context: AppContext,
+    runtime: Runtime,
     partner: Partner,
     workers: Workers,
 ) -> None:
     endpoint = await create_endpoint(api, receiver)
     # The first worker's batch of three hangs until the worker dies.
     receiver.answer(*[Reply(200, delay=30)] * 3)
-    event_ids = [await record_change(app_context, partner) for _ in range(3)]
+    event_ids = [await record_change(runtime, partner) for _ in range(3)]
 
     async def delivery_states() -> list[tuple[str, int]]:
-        async with app_context.sessionmaker() as session:
+        async with runtime.sessionmaker() as session:
             rows = await session.scalars(select(WebhookDelivery))
             return [(delivery.status, delivery.attempt_count) for delivery in rows]
 
     async def unfinished_jobs() -> list[str]:
-        async with app_context.sessionmaker() as session:
+        async with runtime.sessionmaker() as session:
             statement = select(Job.status).where(
                 Job.kind == DELIVER_JOB, Job.status != JobStatus.DONE
             )

@@ -11,10 +11,10 @@ from sqlalchemy import event
 
 from leap_connect.connect.link_targets import LinkTargetCache
 from leap_connect.connect.links import FlowNameConvertor, PartnerNameConvertor
-from leap_connect.kit.deps import AppContext
 from leap_connect.kit.problems import NotFound
 from leap_connect.models import ConnectFlow
 from leap_connect.organizations.service import RESERVED_NAMES
+from leap_connect.runtime import Runtime
 from tests.support.factories import create_partner
 
 
@@ -27,31 +27,31 @@ class Clock:
 
 
 @pytest.fixture
-def statements(app_context: AppContext) -> Iterator[list[str]]:
+def statements(runtime: Runtime) -> Iterator[list[str]]:
     """Every SQL statement the app's engine runs from now on."""
     seen: list[str] = []
 
     def record(*args: object) -> None:
         seen.append(str(args[2]))
 
-    event.listen(app_context.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
     yield seen
-    event.remove(app_context.engine.sync_engine, "before_cursor_execute", record)
+    event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_a_target_is_read_once_until_it_expires(
-    app_context: AppContext, statements: list[str]
+    runtime: Runtime, statements: list[str]
 ) -> None:
-    partner = await create_partner(app_context)
+    partner = await create_partner(runtime)
     clock = Clock()
-    cache = LinkTargetCache(app_context.sessionmaker, ttl=5, clock=clock)
+    cache = LinkTargetCache(runtime.sessionmaker, ttl=5, clock=clock)
     first = await cache.get("acme", "ca-homes")
     read = len(statements)
     assert read > 0
     clock.now += 4.9
     again = await cache.get("acme", "ca-homes")
     assert again is first and len(statements) == read
-    async with app_context.sessionmaker() as db, db.begin():
+    async with runtime.sessionmaker() as db, db.begin():
         flow = await db.get(ConnectFlow, partner.flow.id)
         assert flow is not None
         flow.utility_ids = ["pge"]
@@ -61,21 +61,21 @@ async def test_a_target_is_read_once_until_it_expires(
     assert statements and fresh.flow.utility_ids == ["pge"]
 
 
-async def test_unknown_links_are_not_remembered(app_context: AppContext) -> None:
-    cache = LinkTargetCache(app_context.sessionmaker, clock=Clock())
+async def test_unknown_links_are_not_remembered(runtime: Runtime) -> None:
+    cache = LinkTargetCache(runtime.sessionmaker, clock=Clock())
     with pytest.raises(NotFound):
         await cache.get("acme", "ca-homes")
-    await create_partner(app_context)
+    await create_partner(runtime)
     target = await cache.get("acme", "ca-homes")
     assert target.organization.display_name == "Acme Energy"
 
 
 async def test_the_least_recently_used_target_goes_first(
-    app_context: AppContext, statements: list[str]
+    runtime: Runtime, statements: list[str]
 ) -> None:
     for name in ("one", "two", "three"):
-        await create_partner(app_context, name=name)
-    cache = LinkTargetCache(app_context.sessionmaker, max_entries=2, clock=Clock())
+        await create_partner(runtime, name=name)
+    cache = LinkTargetCache(runtime.sessionmaker, max_entries=2, clock=Clock())
     await cache.get("one", "ca-homes")
     await cache.get("two", "ca-homes")
     await cache.get("one", "ca-homes")  # now "two" is the least recently used
@@ -108,14 +108,14 @@ def test_names_no_partner_or_flow_can_have_are_not_taken(name: str) -> None:
 
 
 async def test_customers_missing_the_same_link_at_once_share_one_read(
-    app_context: AppContext, statements: list[str]
+    runtime: Runtime, statements: list[str]
 ) -> None:
-    await create_partner(app_context)
+    await create_partner(runtime)
     statements.clear()
-    one = await LinkTargetCache(app_context.sessionmaker, clock=Clock()).get("acme", "ca-homes")
+    one = await LinkTargetCache(runtime.sessionmaker, clock=Clock()).get("acme", "ca-homes")
     alone = len(statements)
     statements.clear()
-    cache = LinkTargetCache(app_context.sessionmaker, clock=Clock())
+    cache = LinkTargetCache(runtime.sessionmaker, clock=Clock())
     targets = await asyncio.gather(*(cache.get("acme", "ca-homes") for _ in range(20)))
     assert len(statements) == alone
     assert {target.flow.id for target in targets} == {one.flow.id}

@@ -1,4 +1,4 @@
-"""Job test fixtures: a sessionmaker on the test database, a private registry, a movable clock."""
+"""Job test fixtures: a runtime on the test database, a private registry, a movable clock."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from leap_connect.db import create_engine, create_sessionmaker, transaction
+from leap_connect.db import transaction
 from leap_connect.jobs.registry import Registry
 from leap_connect.jobs.service import enqueue
 from leap_connect.jobs.worker import Worker
 from leap_connect.models import Job, utc_now
+from leap_connect.runtime import Runtime, build_runtime
 from leap_connect.settings import Settings
 
 
@@ -33,10 +34,16 @@ class Clock:
 
 
 @pytest.fixture
-async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The worker's process objects alone, without an app."""
+    runtime = build_runtime(settings)
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+def sessionmaker(runtime: Runtime) -> async_sessionmaker[AsyncSession]:
+    return runtime.sessionmaker
 
 
 @pytest.fixture
@@ -50,15 +57,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def worker(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    handlers: Registry,
-    clock: Clock,
-) -> Worker:
+def worker(runtime: Runtime, handlers: Registry, clock: Clock) -> Worker:
     return Worker(
-        sessionmaker,
-        settings,
+        runtime,
         worker_id="test-worker",
         lease=timedelta(seconds=30),
         handlers=handlers,

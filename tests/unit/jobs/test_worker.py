@@ -15,7 +15,7 @@ from leap_connect.jobs.repository import JobStatus
 from leap_connect.jobs.service import enqueue
 from leap_connect.jobs.worker import Worker, in_process_worker
 from leap_connect.models import Job
-from leap_connect.settings import Settings
+from leap_connect.runtime import Runtime
 from tests.unit.jobs.conftest import Clock, add_job, jobs_of_kind, load_job
 
 FAR_FUTURE = datetime.fromisoformat("2100-01-01T00:00:00+00:00")
@@ -306,7 +306,7 @@ async def test_a_worker_that_lost_its_lease_discards_its_work(
 
 
 async def test_a_long_job_renews_its_lease_so_no_other_worker_takes_it(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, handlers: Registry
+    runtime: Runtime, sessionmaker: async_sessionmaker[AsyncSession], handlers: Registry
 ) -> None:
     started = asyncio.Event()
     runs = 0
@@ -319,8 +319,8 @@ async def test_a_long_job_renews_its_lease_so_no_other_worker_takes_it(
         await asyncio.sleep(1.2)  # three times the lease
 
     lease = timedelta(seconds=0.4)
-    first = Worker(sessionmaker, settings, lease=lease, handlers=handlers, worker_id="first")
-    second = Worker(sessionmaker, settings, lease=lease, handlers=handlers, worker_id="second")
+    first = Worker(runtime, lease=lease, handlers=handlers, worker_id="first")
+    second = Worker(runtime, lease=lease, handlers=handlers, worker_id="second")
     job = await add_job(sessionmaker, kind="test.long", payload={})
 
     running = asyncio.create_task(first.run_once())
@@ -394,7 +394,7 @@ async def test_a_periodic_job_that_fails_for_good_still_runs_next_time(
 
 
 async def test_an_in_process_worker_runs_jobs_enqueued_while_it_runs_and_stops_cleanly(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, handlers: Registry
+    runtime: Runtime, sessionmaker: async_sessionmaker[AsyncSession], handlers: Registry
 ) -> None:
     done = asyncio.Event()
     finished_while_stopping = False
@@ -409,9 +409,7 @@ async def test_an_in_process_worker_runs_jobs_enqueued_while_it_runs_and_stops_c
         await asyncio.sleep(0.3)
         finished_while_stopping = True
 
-    async with in_process_worker(
-        sessionmaker, settings, poll_interval=0.05, handlers=handlers
-    ) as worker:
+    async with in_process_worker(runtime, poll_interval=0.05, handlers=handlers) as worker:
         await asyncio.sleep(0.1)
         await add_job(sessionmaker, kind="test.signal", payload={})
         await asyncio.wait_for(done.wait(), timeout=5)

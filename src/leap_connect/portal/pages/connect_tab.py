@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.problems import ValidationFailed
 from leap_connect.models import ConnectFlow
 from leap_connect.portal import service
@@ -27,17 +27,17 @@ SHOWN_REJECTED_ROWS = 1000
 
 @router.tab("/connect", "Connect")
 async def connect_tab(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     flows = await service.connect_overview(
-        session, caller.organization, base_url=context.settings.base_url
+        session, caller.organization, base_url=runtime.settings.base_url
     )
     return render(request, caller, "portal/connect.html", {"flows": flows})
 
 
 @router.get("/connect/links/new")
 async def link_builder(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     flows = await service.list_flows(session, caller.organization)
     flow = await service.chosen_flow(
@@ -48,7 +48,7 @@ async def link_builder(
 
 @router.post("/connect/links")
 async def create_link(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     form = await checked_form(request, caller.csrf_token)
     flow = await service.require_flow(session, caller.organization, form_text(form, "flow"))
@@ -60,7 +60,7 @@ async def create_link(
         built = service.build_partner_link(
             caller.organization,
             flow,
-            base_url=context.settings.base_url,
+            base_url=runtime.settings.base_url,
             utility_ids=utility_ids,
             ref_id=ref_id,
         )
@@ -77,7 +77,7 @@ async def create_link(
 
 @router.get("/connect/links/bulk")
 async def bulk_links_page(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     flows = await service.list_flows(session, caller.organization)
     flow = await service.chosen_flow(
@@ -88,7 +88,7 @@ async def bulk_links_page(
 
 @router.post("/connect/links/bulk", max_body_size=MAX_UPLOAD_REQUEST_BYTES)
 async def upload_bulk_links(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     form = await checked_form(request, caller.csrf_token, max_files=1)
     flow = await service.require_flow(session, caller.organization, form_text(form, "flow"))
@@ -124,7 +124,7 @@ async def upload_bulk_links(
 
 @router.post("/connect/links/bulk/download", max_body_size=MAX_UPLOAD_REQUEST_BYTES)
 async def download_bulk_links(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     form = await checked_form(request, caller.csrf_token, max_part_size=MAX_UPLOAD_REQUEST_BYTES)
     flow = await service.require_flow(session, caller.organization, form_text(form, "flow"))
@@ -133,7 +133,7 @@ async def download_bulk_links(
     except LinkInvalid as invalid:
         raise ValidationFailed(" ".join(invalid.errors.values())) from None
     ref_ids = service.decode_ref_ids(form_text(form, "ref_ids"))
-    body = service.links_csv(caller.organization, spec, ref_ids, context.settings.base_url)
+    body = service.links_csv(caller.organization, spec, ref_ids, runtime.settings.base_url)
     filename = f"{caller.organization.name}-{flow.url_friendly_title}-links.csv"
     return Response(
         body,

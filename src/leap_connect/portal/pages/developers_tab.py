@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.problems import Conflict, ValidationFailed
 from leap_connect.organizations import service as organizations_service
 from leap_connect.organizations.service import API_KEY_SCOPES
@@ -21,6 +21,7 @@ from leap_connect.portal.auth import PortalCaller
 from leap_connect.portal.deps import AdminDep, checked_form
 from leap_connect.portal.developer_settings import EVENT_TYPES, EndpointInvalid
 from leap_connect.portal.pages.layout import PageRouter, form_text, form_texts, render
+from leap_connect.runtime import Runtime
 from leap_connect.webhooks import service as webhooks_service
 
 router = PageRouter()
@@ -56,21 +57,21 @@ EndpointPostDep = Annotated[EndpointPost, Depends(_endpoint_post)]
 
 @router.tab("/developers", "Developers", admin_only=True)
 async def developers_tab(
-    request: Request, caller: AdminDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     return await _render_developers(request, caller, session)
 
 
 @router.post("/developers/api-keys")
 async def create_api_key(
-    request: Request, caller: AdminDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     form = await checked_form(request, caller.csrf_token)
     name = form_text(form, "name").strip()[:200] or "API key"
     try:
         issued = await organizations_service.create_api_key(
             session,
-            context.secret_key,
+            runtime.secret_key,
             organization=caller.organization,
             scopes=form_texts(form, "scope"),
             name=name,
@@ -129,18 +130,18 @@ async def _render_developers(
 
 @router.post("/developers/webhooks")
 async def create_webhook_endpoint(
-    request: Request, caller: AdminDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     form = await checked_form(request, caller.csrf_token)
     url = form_text(form, "url").strip()
     try:
         endpoint, secret = await developer_settings.create_webhook_endpoint(
             session,
-            context.encryptor,
+            runtime.encryptor,
             organization_id=caller.organization.id,
             url=url,
             event_types=[t for t in form_texts(form, "event_type") if t in EVENT_TYPES],
-            development=context.settings.is_development,
+            development=runtime.settings.is_development,
         )
     except EndpointInvalid as invalid:
         values = {"errors": invalid.errors, "typed_url": url}
@@ -156,11 +157,11 @@ async def webhook_endpoint_page(
     endpoint_id: str,
     caller: AdminDep,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
     notice = WEBHOOK_NOTICES.get(request.query_params.get("done", ""))
     return await _render_webhook_endpoint(
-        request, caller, session, context, _endpoint_uuid(endpoint_id), {"notice": notice}
+        request, caller, session, runtime, _endpoint_uuid(endpoint_id), {"notice": notice}
     )
 
 
@@ -198,7 +199,7 @@ async def redeliver_webhook(
 
 @router.post("/developers/webhooks/{endpoint_id}/edit")
 async def edit_webhook_endpoint(
-    request: Request, posted: EndpointPostDep, session: SessionDep, context: AppContextDep
+    request: Request, posted: EndpointPostDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     url = form_text(posted.form, "url").strip()
     event_types = [t for t in EVENT_TYPES if t in form_texts(posted.form, "event_type")]
@@ -211,30 +212,30 @@ async def edit_webhook_endpoint(
             url=url,
             event_types=event_types,
             enabled=enabled,
-            development=context.settings.is_development,
+            development=runtime.settings.is_development,
         )
     except EndpointInvalid as invalid:
         typed = {"url": url, "event_types": event_types, "enabled": enabled}
         values = {"errors": invalid.errors, "typed": typed}
         return await _render_webhook_endpoint(
-            request, posted.caller, session, context, posted.endpoint_id, values, status=400
+            request, posted.caller, session, runtime, posted.endpoint_id, values, status=400
         )
     return _back_to_endpoint(posted.endpoint_id, done="updated")
 
 
 @router.post("/developers/webhooks/{endpoint_id}/rotate-secret")
 async def rotate_webhook_secret(
-    request: Request, posted: EndpointPostDep, session: SessionDep, context: AppContextDep
+    request: Request, posted: EndpointPostDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     secret, expires_at = await webhooks_service.rotate_secret(
         session,
-        context.encryptor,
+        runtime.encryptor,
         organization_id=posted.caller.organization.id,
         endpoint_id=posted.endpoint_id,
     )
     values = {"rotated_secret": secret, "rotated_until": expires_at}
     return await _render_webhook_endpoint(
-        request, posted.caller, session, context, posted.endpoint_id, values
+        request, posted.caller, session, runtime, posted.endpoint_id, values
     )
 
 
@@ -242,7 +243,7 @@ async def _render_webhook_endpoint(
     request: Request,
     caller: PortalCaller,
     session: SessionDep,
-    context: AppContext,
+    runtime: Runtime,
     endpoint_id: uuid.UUID,
     values: Mapping[str, Any] | None = None,
     *,
@@ -254,7 +255,7 @@ async def _render_webhook_endpoint(
     delivery_status = request.query_params.get("status") or None
     deliveries = await webhooks_service.list_deliveries(
         session,
-        secret_key=context.secret_key,
+        secret_key=runtime.secret_key,
         organization_id=caller.organization.id,
         endpoint_id=endpoint_id,
         page_size=insights.PAGE_SIZE,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from leap_connect.kit.deps import get_app_context
+from leap_connect.kit.templating import templates
 from leap_connect.portal.auth import PortalCaller
 from leap_connect.portal.deps import require_admin
 
@@ -63,9 +63,8 @@ def render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """A signed-in page: the layout gets the caller, the organization's branding and the tabs."""
-    context = get_app_context(request)
     current = next((t for t in TABS if _within(request.url.path, t.path)), None)
-    response: HTMLResponse = context.templates.TemplateResponse(
+    response: HTMLResponse = templates().TemplateResponse(
         request,
         template,
         {

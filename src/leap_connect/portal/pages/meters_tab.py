@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leap_connect.audit.service import Actor
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.problems import ValidationFailed
 from leap_connect.meters import references as meter_references
 from leap_connect.meters import search as meter_search
@@ -22,7 +22,7 @@ router = PageRouter()
 
 @router.tab("/meters", "Meters")
 async def meters_tab(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     query = insights.meter_query(request.query_params)
     page = None
@@ -31,7 +31,7 @@ async def meters_tab(
             session,
             organization_id=caller.organization.id,
             search=query.search,
-            secret_key=context.secret_key,
+            secret_key=runtime.secret_key,
         )
     next_url = (
         "/portal/meters?" + urlencode(query.page_query(page.next_page_token))
@@ -61,7 +61,7 @@ async def meter_page(
     meter_id: str,
     caller: PortalCallerDep,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
     return await _render_meter(request, caller, session, meter_id)
 
@@ -72,7 +72,7 @@ async def update_partner_reference(
     meter_id: str,
     caller: PortalCallerDep,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
     form = await checked_form(request, caller.csrf_token)
     meter_uuid = insights.parse_uuid(meter_id, "meter")

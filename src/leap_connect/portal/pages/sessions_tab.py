@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from leap_connect.connect import api_service
-from leap_connect.kit.deps import AppContextDep, SessionDep
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.portal import insights, service
 from leap_connect.portal.deps import PortalCallerDep
 from leap_connect.portal.pages.layout import PageRouter, render
@@ -18,7 +18,7 @@ router = PageRouter()
 
 @router.tab("/sessions", "Sessions")
 async def sessions_tab(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     params = request.query_params
     values, filters = insights.session_filters(params)
@@ -28,7 +28,7 @@ async def sessions_tab(
         filters=filters,
         page_size=insights.PAGE_SIZE,
         page_token=params.get("page_token") or None,
-        secret_key=context.secret_key,
+        secret_key=runtime.secret_key,
     )
     next_url = (
         "/portal/sessions?"
@@ -72,7 +72,7 @@ async def session_page(
     connect_session_id: str,
     caller: PortalCallerDep,
     session: SessionDep,
-    context: AppContextDep,
+    runtime: RuntimeDep,
 ) -> Response:
     connect_session = await api_service.get_connect_session(
         session,

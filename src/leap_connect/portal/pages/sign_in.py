@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.csrf import browser_id, csrf_token, ensure_browser_id, set_browser_cookie
-from leap_connect.kit.deps import AppContext, AppContextDep, SessionDep
 from leap_connect.kit.problems import Forbidden
+from leap_connect.kit.templating import templates
 from leap_connect.portal import auth
 from leap_connect.portal.auth import SessionExpired, SignInRefused, SignInThrottled
 from leap_connect.portal.deps import (
@@ -24,6 +25,7 @@ from leap_connect.portal.deps import (
     set_session_cookie,
 )
 from leap_connect.portal.pages.layout import PageRouter, form_text
+from leap_connect.runtime import Runtime
 
 router = PageRouter()
 
@@ -40,40 +42,40 @@ async def portal_home(caller: PortalCallerDep) -> Response:
 
 
 @router.get("/sign-in")
-async def sign_in_page(request: Request, session: SessionDep, context: AppContextDep) -> Response:
+async def sign_in_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
     try:
-        caller = await auth.current_caller(session, context, session_token(request, context))
+        caller = await auth.current_caller(session, runtime, session_token(request, runtime))
     except SessionExpired:
         caller = None
     if caller is not None:
         return RedirectResponse(_next_path(request.query_params.get("next")), status_code=303)
     notice = NOTICES.get(request.query_params.get("reason", ""))
     next_path = request.query_params.get("next", "")
-    return _render_sign_in(request, context, notice=notice, next_path=next_path)
+    return _render_sign_in(request, runtime, notice=notice, next_path=next_path)
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, session: SessionDep, context: AppContextDep) -> Response:
-    development = context.settings.is_development
+async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    development = runtime.settings.is_development
     browser = browser_id(request, development=development)
     form = await request.form(max_files=0, max_fields=10, max_part_size=8 * 1024)
-    if not browser_form_ok(context.secret_key, browser, form):
+    if not browser_form_ok(runtime.secret_key, browser, form):
         raise Forbidden(FORM_EXPIRED)
     email = form_text(form, "email")
     next_path = form_text(form, "next")
     try:
         signed_in = await auth.sign_in(
             session,
-            context,
+            runtime,
             email=email,
             password=form_text(form, "password"),
             client=request.client.host if request.client else "unknown",
-            previous_token=session_token(request, context),
+            previous_token=session_token(request, runtime),
         )
     except SignInThrottled as throttled:
         return _render_sign_in(
             request,
-            context,
+            runtime,
             email=email,
             next_path=next_path,
             message=throttled.message,
@@ -82,7 +84,7 @@ async def sign_in(request: Request, session: SessionDep, context: AppContextDep)
         )
     except SignInRefused as refused:
         return _render_sign_in(
-            request, context, email=email, next_path=next_path, message=refused.message, status=400
+            request, runtime, email=email, next_path=next_path, message=refused.message, status=400
         )
     response = RedirectResponse(_next_path(next_path), status_code=303)
     set_session_cookie(response, signed_in.token, development=development)
@@ -91,18 +93,18 @@ async def sign_in(request: Request, session: SessionDep, context: AppContextDep)
 
 @router.post("/sign-out")
 async def sign_out(
-    request: Request, caller: PortalCallerDep, session: SessionDep, context: AppContextDep
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     await checked_form(request, caller.csrf_token)
-    await auth.sign_out(session, context, caller)
+    await auth.sign_out(session, runtime, caller)
     response = RedirectResponse("/portal/sign-in?reason=signed-out", status_code=303)
-    clear_session_cookie(response, development=context.settings.is_development)
+    clear_session_cookie(response, development=runtime.settings.is_development)
     return response
 
 
 def _render_sign_in(
     request: Request,
-    context: AppContext,
+    runtime: Runtime,
     *,
     email: str = "",
     next_path: str = "",
@@ -111,16 +113,16 @@ def _render_sign_in(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    development = context.settings.is_development
+    development = runtime.settings.is_development
     browser, is_new = ensure_browser_id(request, development=development)
-    response: HTMLResponse = context.templates.TemplateResponse(
+    response: HTMLResponse = templates().TemplateResponse(
         request,
         "portal/sign_in.html",
         {
             "caller": None,
             "organization": None,
             "brand_color": None,
-            "csrf_token": csrf_token(context.secret_key, browser),
+            "csrf_token": csrf_token(runtime.secret_key, browser),
             "email": email,
             "message": message,
             "notice": notice,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from leap_connect.connect.link_opens import LinkOpenCounter
+from leap_connect.connect.repository import FlowDay
 from leap_connect.models import ConnectFlow
-from leap_connect.portal.repository import FlowDay
-from leap_connect.portal.tasks import LinkOpenCounter
 
 
 def flow() -> ConnectFlow:
