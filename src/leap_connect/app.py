@@ -15,11 +15,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leap_connect import __version__
-from leap_connect.api.docs import router as docs_api
+from leap_connect.api.docs_pages import router as docs_api
 from leap_connect.connect.api import router as connect_api
-from leap_connect.connect.endpoints import any_link_router, landing_router
-from leap_connect.connect.endpoints import router as journey_router
 from leap_connect.connect.link_opens import saving_link_opens
+from leap_connect.connect.pages import any_link_router, landing_router
+from leap_connect.connect.pages import router as journey_router
 from leap_connect.connect.terms_pages import router as terms_router
 from leap_connect.esign.api import router as agreements_api
 from leap_connect.kit.admission import AdmissionMiddleware
@@ -33,14 +33,14 @@ from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR
-from leap_connect.meters.endpoints import router as meters_api
-from leap_connect.meters.utilityapi_webhooks import router as utilityapi_webhooks_router
-from leap_connect.ops.endpoints import router as ops_router
-from leap_connect.portal.endpoints import router as portal_router
+from leap_connect.meters.api import router as meters_api
+from leap_connect.meters.webhooks_api import router as utilityapi_webhooks_router
+from leap_connect.ops.api import router as ops_router
+from leap_connect.portal.pages import router as portal_router
 from leap_connect.runtime import Runtime, build_runtime
 from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
-from leap_connect.webhooks.endpoints import router as webhooks_api
+from leap_connect.webhooks.api import router as webhooks_api
 
 log = structlog.get_logger("leap_connect.app")
 
@@ -70,7 +70,7 @@ def create_app(
         version=__version__,
         summary="Find the meters your customers authorized, and follow their connections.",
         lifespan=lifespan,
-        docs_url=None,  # api/docs.py serves /docs from this instance, within the CSP
+        docs_url=None,  # api/docs_pages.py serves /docs from this instance, within the CSP
         redoc_url=None,
     )
     app.state.runtime = runtime
@@ -81,7 +81,7 @@ def create_app(
     app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     # The customer journey first: its landing page, for link names no other route can have (see
-    # connect/endpoints.py), then its other steps; routes are tried in order, and these are busiest.
+    # connect/pages.py), then its other steps; routes are tried in order, and these are busiest.
     app.include_router(landing_router)
     app.include_router(journey_router)
     app.include_router(terms_router)

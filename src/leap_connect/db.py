@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -85,3 +85,9 @@ async def transaction(
     """A session that commits when the block ends and rolls back if it raises."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query (the readiness probe)."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -19,12 +19,8 @@ from leap_connect.connect.bulk_links import (
     read_reference_rows,
     write_links_csv,
 )
-from leap_connect.connect.links import (
-    LinkError,
-    build_link,
-    parse_ref_id,
-    utilities_named_in_link,
-)
+from leap_connect.connect.links import build_link, utilities_named_in_link
+from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.organizations import service as organizations
 from leap_connect.settings import Settings
 

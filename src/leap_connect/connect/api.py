@@ -10,12 +10,17 @@ from fastapi import APIRouter, Query
 from leap_connect.api.deps import ConnectRead, ConnectWrite
 from leap_connect.api.openapi import AUTHENTICATED, problem_responses
 from leap_connect.api.params import UtcDateTime
-from leap_connect.connect import api_service
-from leap_connect.connect.api_repository import SessionFilters
-from leap_connect.connect.api_schemas import ConnectSessionPage, FlowList, LinkOut, LinkRequest
-from leap_connect.connect.links import REF_ID_MAX_LENGTH
-from leap_connect.connect.schemas import ConnectSessionOut
+from leap_connect.connect import flows, statuses
+from leap_connect.connect.schemas import (
+    ConnectSessionOut,
+    ConnectSessionPage,
+    FlowList,
+    LinkOut,
+    LinkRequest,
+    SessionFilters,
+)
 from leap_connect.deps import RuntimeDep, SessionDep
+from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH
 
 router = APIRouter(prefix="/v2/connect", tags=["Connect"])
 
@@ -31,7 +36,7 @@ MAX_PAGE_SIZE = 500
     responses=problem_responses(*AUTHENTICATED),
 )
 async def list_flows(caller: ConnectRead, session: SessionDep, runtime: RuntimeDep) -> FlowList:
-    return await api_service.list_flows(
+    return await flows.list_flows(
         session, organization_id=caller.organization_id, base_url=runtime.settings.base_url
     )
 
@@ -50,7 +55,7 @@ async def list_flows(caller: ConnectRead, session: SessionDep, runtime: RuntimeD
 async def create_link(
     caller: ConnectWrite, session: SessionDep, runtime: RuntimeDep, body: LinkRequest
 ) -> LinkOut:
-    return await api_service.create_link(
+    return await flows.create_link(
         session,
         organization_id=caller.organization_id,
         base_url=runtime.settings.base_url,
@@ -90,7 +95,7 @@ async def list_connect_sessions(
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = MAX_PAGE_SIZE,
     page_token: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ConnectSessionPage:
-    return await api_service.list_connect_sessions(
+    return await statuses.list_connect_sessions(
         session,
         organization_id=caller.organization_id,
         filters=SessionFilters(
@@ -112,6 +117,6 @@ async def list_connect_sessions(
 async def get_connect_session(
     caller: ConnectRead, session: SessionDep, connect_session_id: uuid.UUID
 ) -> ConnectSessionOut:
-    return await api_service.get_connect_session(
+    return await statuses.get_connect_session(
         session, organization_id=caller.organization_id, connect_session_id=connect_session_id
     )

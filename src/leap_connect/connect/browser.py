@@ -6,8 +6,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from leap_connect.connect import service
-from leap_connect.kit.csrf import CSRF_FIELD, browser_id, csrf_ok, csrf_token
-from leap_connect.kit.problems import Forbidden
+from leap_connect.kit import csrf
+from leap_connect.kit.csrf import browser_id, csrf_token
 from leap_connect.runtime import Runtime
 
 MAX_FORM_FIELDS = 30
@@ -28,10 +28,6 @@ def csrf_for(runtime: Runtime, browser: str | None) -> str:
 
 async def checked_form(request: Request, runtime: Runtime, browser: str | None) -> FormData:
     """The posted form, once its CSRF token is known to come from a page this browser was given."""
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
-    if not csrf_ok(runtime.secret_key, browser, form.get(CSRF_FIELD)):
-        raise Forbidden(
-            "This form has expired or was not sent from this page. Please go back, reload the "
-            "page and try again. (Cookies must be enabled.)"
-        )
-    return form
+    return await csrf.checked_form(
+        request, csrf_for(runtime, browser) or None, max_fields=MAX_FORM_FIELDS
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from leap_connect.connect.links import LinkError, parse_ref_id
+from leap_connect.kit.link_rules import LinkError, parse_ref_id
 
 # A first row whose first cell is one of these is a header, not a Reference ID.
 REFERENCE_HEADERS = ("refid", "ref_id", "reference_id")

@@ -6,13 +6,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import repository
 from leap_connect.connect.schemas import authorization_out, connect_session_out
-from leap_connect.models import ConnectFlow, ConnectSession, UtilityAuthorization
+from leap_connect.models import ConnectSession, UtilityAuthorization
 from leap_connect.webhooks.events import record_event
 
 
 async def session_updated(session: AsyncSession, connect_session: ConnectSession) -> None:
     await session.flush()
-    flow = await session.get(ConnectFlow, connect_session.flow_id)
+    flow = await repository.get_flow_by_id(session, connect_session.flow_id)
     assert flow is not None
     authorizations = await repository.list_authorizations(session, connect_session.id)
     payload = connect_session_out(connect_session, flow, authorizations)

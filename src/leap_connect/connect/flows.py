@@ -1,15 +1,20 @@
-"""Connect flows: which utilities, customer types and thank-you URL a link uses."""
+"""Connect flows (which utilities, customer types and thank-you URL a link uses) and their links."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import repository
+from leap_connect.connect.links import build_link, utilities_named_in_link
+from leap_connect.connect.schemas import FlowList, FlowOut, LinkOut
+from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
 from leap_connect.kit.urls import redirect_url_problem
 from leap_connect.models import ConnectFlow, Organization
+from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import check_url_name
 from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_ID
 
@@ -78,3 +83,72 @@ async def require_flow(
     if flow is None:
         raise NotFound(f'{organization.name} has no flow named "{url_friendly_title}".')
     return flow
+
+
+async def list_flows(
+    session: AsyncSession, *, organization_id: uuid.UUID, base_url: str
+) -> FlowList:
+    organization = await organizations_repository.get_organization(session, organization_id)
+    assert organization is not None
+    flows = await repository.list_flows(session, organization_id)
+    return FlowList(
+        flows=[
+            FlowOut(
+                flow=flow.url_friendly_title,
+                title=flow.title,
+                transmission_region=flow.transmission_region,
+                utilities=list(flow.utility_ids),
+                customer_types=list(flow.customer_types),
+                enabled=flow.enabled,
+                thank_you_url=flow.thank_you_url,
+                url=build_link(base_url, organization.name, flow.url_friendly_title),
+            )
+            for flow in flows
+        ]
+    )
+
+
+async def create_link(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    base_url: str,
+    flow_name: str,
+    requested_utilities: Sequence[str],
+    ref_id: str | None,
+) -> LinkOut:
+    """A Connect link, refused (422, naming each bad field) where the landing page would refuse."""
+    organization = await organizations_repository.get_organization(session, organization_id)
+    assert organization is not None
+    flow = await repository.get_flow(session, organization_id, flow_name)
+    errors: list[dict[str, str]] = []
+    requested: tuple[str, ...] = ()
+    if flow is None or not flow.enabled:
+        errors.append(
+            {
+                "field": "flow",
+                "message": f'{organization.name} has no enabled flow named "{flow_name}".',
+            }
+        )
+    else:
+        try:
+            requested = utilities_named_in_link(requested_utilities, offered=flow.utility_ids)
+        except LinkError as error:
+            errors.append({"field": "requested_utilities", "message": error.message})
+    reference: str | None = None
+    try:
+        reference = parse_ref_id(ref_id)
+    except LinkError as error:
+        errors.append({"field": "ref_id", "message": error.message})
+    if errors or flow is None:
+        raise ValidationFailed(" ".join(error["message"] for error in errors), errors=errors)
+    url = build_link(
+        base_url,
+        organization.name,
+        flow.url_friendly_title,
+        requested_utilities=requested,
+        ref_id=reference,
+    )
+    return LinkOut(
+        url=url, flow=flow.url_friendly_title, requested_utilities=list(requested), ref_id=reference
+    )

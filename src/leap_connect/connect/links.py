@@ -1,41 +1,13 @@
-"""Connect link rules as pure functions: parse and validate `requestedUtilities` and `refId`."""
+"""Connect link rules as pure functions: read `requestedUtilities` and `refId`, and build a link."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from starlette.convertors import StringConvertor
-
-from leap_connect.organizations.service import RESERVED_NAMES, URL_NAME
+from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.utilities.registry import UTILITIES_BY_ID, UTILITY_IDS
-
-REF_ID_MAX_LENGTH = 255
-
-
-class LinkError(ValueError):
-    """A link parameter is wrong; the message says what, in words a person can act on."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-# For routing: path segments that can name a flow, and an organization. With them the landing page's
-# route can be tried before the app's other routes, since it cannot take their paths.
-_URL_NAME = URL_NAME.pattern.removeprefix("^").removesuffix("$")
-_RESERVED = "|".join(re.escape(name) for name in sorted(RESERVED_NAMES))
-
-
-class FlowNameConvertor(StringConvertor):
-    regex = _URL_NAME
-
-
-class PartnerNameConvertor(StringConvertor):
-    regex = f"(?!(?:{_RESERVED})/){_URL_NAME}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,25 +54,6 @@ def utilities_named_in_link(values: Sequence[str], *, offered: Sequence[str]) ->
     return requested if _names_any(values) else ()
 
 
-def parse_ref_id(value: str | None) -> str | None:
-    """A Reference ID is 1–255 printable US-ASCII characters; absent or empty means none."""
-    if value is None or value == "":
-        return None
-    if len(value) > REF_ID_MAX_LENGTH:
-        raise LinkError(
-            "refId",
-            f"refId is {len(value)} characters long; the limit is {REF_ID_MAX_LENGTH}.",
-        )
-    for position, character in enumerate(value, start=1):
-        if not " " <= character <= "~":
-            raise LinkError(
-                "refId",
-                f"refId may contain only printable ASCII characters; character {position} "
-                f"is {_describe(character)}.",
-            )
-    return value
-
-
 def parse_link(
     requested_utilities: Iterable[str], ref_ids: Sequence[str], *, offered: Sequence[str]
 ) -> LinkRequest:
@@ -142,10 +95,3 @@ def _plural(noun: str, items: Sequence[str]) -> str:
 
 def _quoted(items: Sequence[str]) -> str:
     return ", ".join(f'"{item}"' for item in items)
-
-
-def _describe(character: str) -> str:
-    code = ord(character)
-    if code < 0x20 or code == 0x7F:
-        return f"a control character (U+{code:04X})"
-    return f'"{character}" (U+{code:04X}), which is not ASCII'

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leap_connect.connect.schemas import SessionFilters
+from leap_connect.kit.pagination import Position
 from leap_connect.models import (
     ConnectFlow,
     ConnectSession,
@@ -33,6 +35,10 @@ async def get_flow(
     return result.scalar_one_or_none()
 
 
+async def get_flow_by_id(session: AsyncSession, flow_id: uuid.UUID) -> ConnectFlow | None:
+    return await session.get(ConnectFlow, flow_id)
+
+
 async def list_flows(session: AsyncSession, organization_id: uuid.UUID) -> list[ConnectFlow]:
     result = await session.execute(
         select(ConnectFlow)
@@ -40,12 +46,6 @@ async def list_flows(session: AsyncSession, organization_id: uuid.UUID) -> list[
         .order_by(ConnectFlow.url_friendly_title)
     )
     return list(result.scalars())
-
-
-async def get_connect_session(
-    session: AsyncSession, connect_session_id: uuid.UUID
-) -> ConnectSession | None:
-    return await session.get(ConnectSession, connect_session_id)
 
 
 async def lock_connect_session(
@@ -115,6 +115,19 @@ async def get_authorization_by_state(
 ) -> tuple[UtilityAuthorization, ConnectSession] | None:
     """The attempt a callback's `state` names, with its connect session, in one round trip."""
     return await _authorization_with_session(session, UtilityAuthorization.state_hmac == state_hmac)
+
+
+async def spend_state(session: AsyncSession, authorization_id: uuid.UUID, *, now: datetime) -> bool:
+    """Mark the attempt's `state` used; False if another request used it first (single use)."""
+    result = await session.execute(
+        update(UtilityAuthorization)
+        .where(
+            UtilityAuthorization.id == authorization_id,
+            UtilityAuthorization.state_used_at.is_(None),
+        )
+        .values(state_used_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 async def get_authorization_with_session(
@@ -190,3 +203,66 @@ async def add_link_opens(session: AsyncSession, counts: Mapping[FlowDay, int]) -
         },
     )
     await session.execute(statement)
+
+
+async def get_connect_session(
+    session: AsyncSession, organization_id: uuid.UUID, connect_session_id: uuid.UUID
+) -> ConnectSession | None:
+    result = await session.execute(
+        select(ConnectSession).where(
+            ConnectSession.id == connect_session_id,
+            ConnectSession.organization_id == organization_id,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def search_connect_sessions(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    filters: SessionFilters,
+    *,
+    after: Position | None,
+    limit: int,
+) -> list[ConnectSession]:
+    """Newest first by `(created_at, id)`, starting after `after`."""
+    query = select(ConnectSession).where(ConnectSession.organization_id == organization_id)
+    if filters.partner_reference is not None:
+        query = query.where(ConnectSession.partner_reference == filters.partner_reference)
+    if filters.status is not None:
+        query = query.where(ConnectSession.status == filters.status)
+    if filters.updated_after is not None:
+        query = query.where(ConnectSession.updated_at > filters.updated_after)
+    if after is not None:
+        query = query.where(
+            tuple_(ConnectSession.created_at, ConnectSession.id) < (after.created_at, after.id)
+        )
+    query = query.order_by(ConnectSession.created_at.desc(), ConnectSession.id.desc()).limit(limit)
+    result = await session.execute(query)
+    return list(result.scalars())
+
+
+async def flows_by_id(
+    session: AsyncSession, flow_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, ConnectFlow]:
+    if not flow_ids:
+        return {}
+    result = await session.execute(select(ConnectFlow).where(ConnectFlow.id.in_(flow_ids)))
+    return {flow.id: flow for flow in result.scalars()}
+
+
+async def authorizations_of(
+    session: AsyncSession, connect_session_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[UtilityAuthorization]]:
+    """Each session's authorization attempts, oldest first (every session has an entry)."""
+    found: dict[uuid.UUID, list[UtilityAuthorization]] = {i: [] for i in connect_session_ids}
+    if not connect_session_ids:
+        return found
+    result = await session.execute(
+        select(UtilityAuthorization)
+        .where(UtilityAuthorization.connect_session_id.in_(connect_session_ids))
+        .order_by(UtilityAuthorization.created_at, UtilityAuthorization.id)
+    )
+    for authorization in result.scalars():
+        found[authorization.connect_session_id].append(authorization)
+    return found

@@ -1,4 +1,7 @@
-"""The journey's rules: open a session, send the customer to a utility, take them back, finish."""
+"""The journey's rules: read a link, open a session, show where it stands, finish it.
+
+The utility step, sending the customer to a utility and taking them back, is `authorizations.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import events, repository, terms
-from leap_connect.connect.links import LinkError, parse_link
+from leap_connect.connect.links import parse_link
 from leap_connect.esign import service as esign
 from leap_connect.kit.crypto import Encryptor, keyed_hash, sign
+from leap_connect.kit.link_rules import LinkError
 from leap_connect.kit.problems import LeapConnectError, NotFound
 from leap_connect.meters import repository as meters_repository
-from leap_connect.meters.discovery import enqueue_meter_discovery
-from leap_connect.meters.service import record_meters
 from leap_connect.models import (
     ConnectFlow,
     ConnectSession,
-    Meter,
     Organization,
     UtilityAuthorization,
     utc_now,
 )
 from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import EMAIL
-from leap_connect.utilities.connector import AuthorizationResult, AuthorizationStart, Connector
 from leap_connect.utilities.registry import UTILITIES_BY_ID, Utility
 
 STATE_LIFETIME = timedelta(minutes=15)
@@ -203,189 +202,6 @@ async def open_connect_session(
     session.add(connect_session)
     await events.session_updated(session, connect_session)
     return connect_session
-
-
-async def begin_authorization(
-    session: AsyncSession,
-    *,
-    connect_session: ConnectSession,
-    flow: ConnectFlow,
-    utility_id: str,
-    connectors: Mapping[str, Connector],
-    encryptor: Encryptor,
-    secret_key: str,
-    redirect_uri: str,
-) -> str:
-    """Record an INITIATED attempt and return the utility's authorization URL."""
-    available = connect_session.requested_utility_ids or flow.utility_ids
-    if utility_id not in available:
-        raise JourneyRefused(f'"{utility_id}" is not one of the utilities you can connect here.')
-    connector = connectors.get(utility_id)
-    if connector is None:
-        name = UTILITIES_BY_ID[utility_id].name
-        raise JourneyRefused(f"{name} cannot be connected right now. Please try again later.")
-    state = secrets.token_urlsafe(32)  # 256 random bits
-    code_verifier = secrets.token_urlsafe(64)
-    now = utc_now()
-    authorization = UtilityAuthorization(
-        organization_id=connect_session.organization_id,
-        connect_session_id=connect_session.id,
-        utility_id=utility_id,
-        status="INITIATED",
-        state_hmac=keyed_hash(secret_key, f"state:{state}"),
-        state_expires_at=now + STATE_LIFETIME,
-        pkce_verifier_encrypted=encryptor.encrypt(code_verifier),
-    )
-    session.add(authorization)
-    connect_session.last_interaction_at = now
-    await events.authorization_updated(session, connect_session, authorization)
-    return connector.authorization_url(
-        AuthorizationStart(state=state, code_verifier=code_verifier, redirect_uri=redirect_uri)
-    )
-
-
-@dataclass(frozen=True)
-class ClaimedCallback:
-    authorization_id: uuid.UUID
-    connect_session_id: uuid.UUID
-    start: AuthorizationStart
-
-
-@dataclass(frozen=True)
-class RefusedCallback:
-    reason: str
-    connect_session_id: uuid.UUID | None = None
-    already_completed: bool = False
-
-
-async def claim_callback(
-    session: AsyncSession,
-    *,
-    utility_id: str,
-    state: str | None,
-    binding: str | None,
-    secret_key: str,
-    encryptor: Encryptor,
-    redirect_uri: str,
-) -> ClaimedCallback | RefusedCallback:
-    """Check the `state` and take it (single use); a refused one fails its attempt."""
-    if not state:
-        return RefusedCallback("The utility sent you back without the security code we expected.")
-    found = await repository.get_authorization_by_state(
-        session, keyed_hash(secret_key, f"state:{state}")
-    )
-    if found is None:
-        return RefusedCallback("We do not recognise this authorization.")
-    authorization, connect_session = found
-    same_browser = binding is not None and secrets.compare_digest(
-        connect_session.browser_binding_hmac, binding
-    )
-    if authorization.state_used_at is not None:
-        return RefusedCallback(
-            "This authorization was already used.",
-            connect_session.id if same_browser else None,
-            already_completed=authorization.status == "COMPLETED" and same_browser,
-        )
-    problem = None
-    if authorization.utility_id != utility_id:
-        problem = "This authorization was started for another utility."
-    elif authorization.state_expires_at < utc_now():
-        problem = "This authorization took too long and has expired."
-    elif not same_browser:
-        problem = "This authorization was started in another browser."
-    claimed = await session.execute(
-        update(UtilityAuthorization)
-        .where(
-            UtilityAuthorization.id == authorization.id,
-            UtilityAuthorization.state_used_at.is_(None),
-        )
-        .values(state_used_at=utc_now())
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return RefusedCallback(
-            "This authorization is already being completed.",
-            connect_session.id if same_browser else None,
-        )
-    if problem:
-        await _fail(session, authorization, connect_session, "invalid_state", problem)
-        return RefusedCallback(problem, connect_session.id if same_browser else None)
-    assert authorization.pkce_verifier_encrypted is not None
-    return ClaimedCallback(
-        authorization_id=authorization.id,
-        connect_session_id=connect_session.id,
-        start=AuthorizationStart(
-            state=state,
-            code_verifier=encryptor.decrypt(authorization.pkce_verifier_encrypted),
-            redirect_uri=redirect_uri,
-        ),
-    )
-
-
-async def complete_authorization(
-    session: AsyncSession,
-    *,
-    claimed: ClaimedCallback,
-    result: AuthorizationResult,
-    encryptor: Encryptor,
-) -> list[Meter]:
-    found = await repository.get_authorization_with_session(session, claimed.authorization_id)
-    assert found is not None
-    authorization, connect_session = found
-    now = utc_now()
-    authorization.status = "COMPLETED"
-    authorization.error_code = None
-    authorization.error_description = None
-    authorization.pkce_verifier_encrypted = None
-    authorization.authorized_at = now
-    authorization.expires_at = result.expires_at
-    authorization.utility_authorization_ref = result.utility_authorization_ref
-    authorization.resource_uri = result.resource_uri
-    authorization.meters_pending = result.meters_pending
-    if result.tokens is not None:
-        authorization.access_token_encrypted = encryptor.encrypt(result.tokens.access_token)
-        authorization.refresh_token_encrypted = (
-            encryptor.encrypt(result.tokens.refresh_token) if result.tokens.refresh_token else None
-        )
-        authorization.access_token_expires_at = result.tokens.expires_at
-        authorization.scope_granted = result.tokens.scope
-    connect_session.status = "UPDATED"
-    connect_session.last_interaction_at = now
-    recorded = await record_meters(
-        session,
-        connect_session=connect_session,
-        authorization=authorization,
-        discovered=result.meters,
-    )
-    if result.meters_pending:
-        # In this transaction: the attempt never completes without someone looking for its meters.
-        await enqueue_meter_discovery(session, authorization.id)
-    return [item.meter for item in recorded]
-
-
-async def fail_authorization(
-    session: AsyncSession, *, claimed: ClaimedCallback, code: str, description: str
-) -> None:
-    found = await repository.get_authorization_with_session(session, claimed.authorization_id)
-    assert found is not None
-    authorization, connect_session = found
-    await _fail(session, authorization, connect_session, code, description)
-
-
-async def _fail(
-    session: AsyncSession,
-    authorization: UtilityAuthorization,
-    connect_session: ConnectSession,
-    code: str,
-    description: str,
-) -> None:
-    authorization.status = "FAILED"
-    authorization.error_code = code
-    authorization.error_description = description[:1000]
-    authorization.pkce_verifier_encrypted = None
-    connect_session.status = "UPDATED"
-    connect_session.last_interaction_at = utc_now()
-    await events.authorization_updated(session, connect_session, authorization)
-    await events.session_updated(session, connect_session)
 
 
 @dataclass(frozen=True)

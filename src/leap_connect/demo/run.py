@@ -9,7 +9,7 @@ import uvicorn
 
 from leap_connect.app import create_app, runtime_of_app
 from leap_connect.db import create_engine, create_sessionmaker, transaction
-from leap_connect.demo.endpoints import router as thank_you_router
+from leap_connect.demo.pages import router as thank_you_router
 from leap_connect.demo.seed import DEMO_USER_EMAIL, DEMO_USER_PASSWORD, seed_demo
 from leap_connect.jobs.worker import in_process_worker
 from leap_connect.kit.crypto import Encryptor

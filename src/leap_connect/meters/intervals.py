@@ -116,7 +116,7 @@ async def _fetch(
         )
     if meter.usage_point_uri is None:
         raise Conflict(f"{utility.name} has not told us where this meter's readings are yet.")
-    authorization = await session.get(UtilityAuthorization, meter.utility_authorization_id)
+    authorization = await repository.get_authorization(session, meter.utility_authorization_id)
     assert authorization is not None
     status = authorization_status(authorization)
     if status != "ACTIVE" or authorization.access_token_encrypted is None:

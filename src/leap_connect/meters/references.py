@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.audit.service import Actor, record_change
-from leap_connect.connect.links import REF_ID_MAX_LENGTH, LinkError, parse_ref_id
+from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH, LinkError, parse_ref_id
 from leap_connect.kit.problems import ValidationFailed
 from leap_connect.meters import repository
 from leap_connect.meters.schemas import (

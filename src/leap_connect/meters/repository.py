@@ -27,6 +27,12 @@ from leap_connect.models import ConnectionReference, ConnectSession, Meter, Util
 from leap_connect.models.meter import MeterInterval, MeterIntervalDay
 
 
+async def get_authorization(
+    session: AsyncSession, authorization_id: uuid.UUID
+) -> UtilityAuthorization | None:
+    return await session.get(UtilityAuthorization, authorization_id)
+
+
 async def get_authorization_with_session(
     session: AsyncSession, authorization_id: uuid.UUID
 ) -> tuple[UtilityAuthorization, ConnectSession] | None:

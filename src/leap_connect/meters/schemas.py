@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from leap_connect.api.params import UtcDateTime
-from leap_connect.connect.links import REF_ID_MAX_LENGTH
+from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH
 from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_ID, UTILITY_IDS
 
 

@@ -129,7 +129,7 @@ async def _add_connection_reference(
 async def meter_payload(session: AsyncSession, meter: Meter) -> dict[str, object]:
     """The meter exactly as the API shows it, for webhook payloads."""
     await session.flush()
-    authorization = await session.get(UtilityAuthorization, meter.utility_authorization_id)
+    authorization = await repository.get_authorization(session, meter.utility_authorization_id)
     assert authorization is not None
     references = await repository.connection_references(session, meter.id)
     return meter_out(

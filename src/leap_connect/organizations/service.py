@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
 from leap_connect.kit.crypto import Encryptor, generate_token, keyed_hash, token_checksum_ok
+from leap_connect.kit.link_rules import RESERVED_NAMES, URL_NAME
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
 from leap_connect.models import ApiKey, Organization, User, utc_now
 from leap_connect.organizations import repository
@@ -23,18 +24,10 @@ API_KEY_PREFIX = "lc_live_"
 LAST_USED_PRECISION = timedelta(minutes=1)
 API_KEY_SCOPES = ("meters:read", "meters:write", "connect:read", "connect:write", "webhooks:manage")
 ROLES = ("admin", "member")
-URL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 password_hasher = PasswordHasher()
-
-
-# First path segments the app itself uses; an organization of that name would be unreachable.
-RESERVED_NAMES = frozenset(
-    {"api", "brand", "connect", "demo", "docs", "healthz", "metrics", "openapi.json", "portal"}
-    | {"readyz", "sandbox", "static", "v1", "v2", "v3", "admin", "www"}
-)
 
 
 def check_url_name(value: str, what: str) -> str:

@@ -7,16 +7,13 @@ those who are not to the sign-in page, and checks that a posted form came from a
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
 
 from leap_connect.deps import RuntimeDep, SessionDep
-from leap_connect.kit.csrf import CSRF_FIELD, csrf_ok
 from leap_connect.kit.problems import Forbidden, LeapConnectError
 from leap_connect.portal.auth import ABSOLUTE_LIFETIME, PortalCaller, SessionExpired, current_caller
 from leap_connect.runtime import Runtime
@@ -24,10 +21,6 @@ from leap_connect.runtime import Runtime
 SESSION_COOKIE_DEV = "leap_connect_portal"
 SESSION_COOKIE_SECURE = "__Host-leap_connect_portal"
 
-FORM_EXPIRED = (
-    "This form has expired or was not sent from this page. Please go back, reload the page and "
-    "try again. (Cookies must be enabled.)"
-)
 SIGN_IN_PATH = "/portal/sign-in"
 HOME_PATH = "/portal/connect"
 # Where sign-in may send the user back to: portal pages only, never another site.
@@ -117,29 +110,3 @@ AdminDep = Annotated[PortalCaller, Depends(require_admin)]
 
 
 # --- forms --------------------------------------------------------------------------------------
-
-
-async def checked_form(
-    request: Request,
-    expected_csrf: str | None,
-    *,
-    max_files: int = 0,
-    max_fields: int = 50,
-    max_part_size: int = 64 * 1024,
-) -> FormData:
-    """The POSTed form, if it carries the CSRF token its page was given; a 403 page otherwise."""
-    form = await request.form(
-        max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
-    )
-    token = form.get(CSRF_FIELD)
-    sent = token.encode() if isinstance(token, str) else b""
-    if not expected_csrf or not secrets.compare_digest(sent, expected_csrf.encode()):
-        raise Forbidden(FORM_EXPIRED)
-    return form
-
-
-def browser_form_ok(secret_key: str, browser: str | None, form: FormData) -> bool:
-    """The sign-in form's CSRF check, bound to the browser cookie as on the journey's pages."""
-    token = form.get(CSRF_FIELD)
-    # compare_digest raises on non-ASCII text; a forged token is simply wrong.
-    return isinstance(token, str) and token.isascii() and csrf_ok(secret_key, browser, token)

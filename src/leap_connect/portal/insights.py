@@ -1,6 +1,6 @@
 """The Meters and Sessions tabs' logic: searches, a meter's activity, timelines and the funnel.
 
-The queries are the partner API's (`meters/search.py`, `connect/api_service.py`,
+The queries are the partner API's (`meters/search.py`, `connect/statuses.py`,
 `esign/service.py`), so the portal shows what the API shows; only what the API has no query for
 lives in `portal/repository.py`.
 """
@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.connect import api_repository
-from leap_connect.connect.schemas import ConnectSessionOut
+from leap_connect.connect.schemas import ConnectSessionOut, SessionFilters
 from leap_connect.esign import service as esign_service
 from leap_connect.esign.schemas import AgreementDocument, AgreementOut
 from leap_connect.kit.problems import NotFound
@@ -161,15 +160,13 @@ async def session_timeline(
 
 def session_filters(
     params: Mapping[str, str],
-) -> tuple[dict[str, str], api_repository.SessionFilters]:
+) -> tuple[dict[str, str], SessionFilters]:
     reference = params.get("reference", "").strip()
     status = params.get("status", "").strip().upper()
     if status not in SESSION_STATUSES:
         status = ""
     values = {"reference": reference, "status": status}
-    return values, api_repository.SessionFilters(
-        partner_reference=reference or None, status=status or None
-    )
+    return values, SessionFilters(partner_reference=reference or None, status=status or None)
 
 
 @dataclass(frozen=True)

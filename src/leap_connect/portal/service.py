@@ -23,12 +23,8 @@ from leap_connect.connect.bulk_links import (
     read_reference_rows,
     write_links_csv,
 )
-from leap_connect.connect.links import (
-    LinkError,
-    build_link,
-    parse_ref_id,
-    parse_requested_utilities,
-)
+from leap_connect.connect.links import build_link, parse_requested_utilities
+from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.kit.problems import NotFound, ValidationFailed
 from leap_connect.models import ConnectFlow, Organization, utc_now
 from leap_connect.portal import repository

@@ -68,6 +68,10 @@ async def delete_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None
     await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
 
 
+async def get_event(session: AsyncSession, event_id: uuid.UUID) -> WebhookEvent | None:
+    return await session.get(WebhookEvent, event_id)
+
+
 async def get_delivery(
     session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery | None:

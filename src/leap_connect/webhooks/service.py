@@ -256,7 +256,7 @@ async def get_delivery_out(
 ) -> DeliveryOut:
     delivery = await repository.get_delivery(session, endpoint_id, delivery_id)
     assert delivery is not None
-    event = await session.get(WebhookEvent, delivery.event_id)
+    event = await repository.get_event(session, delivery.event_id)
     assert event is not None
     attempts = await repository.attempts_by_delivery(session, [delivery.id])
     return delivery_out(delivery, event, attempts.get(delivery.id, []))

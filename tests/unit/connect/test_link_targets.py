@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import event
 
 from leap_connect.connect.link_targets import LinkTargetCache
-from leap_connect.connect.links import FlowNameConvertor, PartnerNameConvertor
+from leap_connect.connect.pages import FlowNameConvertor, PartnerNameConvertor
+from leap_connect.kit.link_rules import RESERVED_NAMES
 from leap_connect.kit.problems import NotFound
 from leap_connect.models import ConnectFlow
-from leap_connect.organizations.service import RESERVED_NAMES
 from leap_connect.runtime import Runtime
 from tests.support.factories import create_partner
 

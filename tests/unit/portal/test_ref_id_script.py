@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leap_connect.connect.links import LinkError, parse_ref_id
+from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.kit.templating import PACKAGE_DIR
 
 SCRIPT = PACKAGE_DIR / "connect" / "static" / "portal.js"

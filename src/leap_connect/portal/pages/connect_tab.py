@@ -10,11 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from leap_connect.deps import RuntimeDep, SessionDep
+from leap_connect.kit.csrf import checked_form
 from leap_connect.kit.problems import ValidationFailed
 from leap_connect.models import ConnectFlow
 from leap_connect.portal import service
 from leap_connect.portal.auth import PortalCaller
-from leap_connect.portal.deps import PortalCallerDep, checked_form
+from leap_connect.portal.deps import PortalCallerDep
 from leap_connect.portal.pages.layout import PageRouter, form_text, form_texts, render
 from leap_connect.portal.service import LinkInvalid, UploadUnreadable
 

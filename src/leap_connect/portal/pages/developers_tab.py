@@ -13,12 +13,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from leap_connect.deps import RuntimeDep, SessionDep
+from leap_connect.kit.csrf import checked_form
 from leap_connect.kit.problems import Conflict, ValidationFailed
 from leap_connect.organizations import service as organizations_service
 from leap_connect.organizations.service import API_KEY_SCOPES
 from leap_connect.portal import developer_settings, insights
 from leap_connect.portal.auth import PortalCaller
-from leap_connect.portal.deps import AdminDep, checked_form
+from leap_connect.portal.deps import AdminDep
 from leap_connect.portal.developer_settings import EVENT_TYPES, EndpointInvalid
 from leap_connect.portal.pages.layout import PageRouter, form_text, form_texts, render
 from leap_connect.runtime import Runtime

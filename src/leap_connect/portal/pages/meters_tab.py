@@ -9,12 +9,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leap_connect.audit.service import Actor
 from leap_connect.deps import RuntimeDep, SessionDep
+from leap_connect.kit.csrf import checked_form
 from leap_connect.kit.problems import ValidationFailed
 from leap_connect.meters import references as meter_references
 from leap_connect.meters import search as meter_search
 from leap_connect.portal import insights, service
 from leap_connect.portal.auth import PortalCaller
-from leap_connect.portal.deps import PortalCallerDep, checked_form
+from leap_connect.portal.deps import PortalCallerDep
 from leap_connect.portal.pages.layout import PageRouter, form_text, render
 
 router = PageRouter()

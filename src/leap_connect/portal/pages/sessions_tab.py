@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
-from leap_connect.connect import api_service
+from leap_connect.connect import statuses
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.portal import insights, service
 from leap_connect.portal.deps import PortalCallerDep
@@ -22,7 +22,7 @@ async def sessions_tab(
 ) -> Response:
     params = request.query_params
     values, filters = insights.session_filters(params)
-    page = await api_service.list_connect_sessions(
+    page = await statuses.list_connect_sessions(
         session,
         organization_id=caller.organization.id,
         filters=filters,
@@ -74,7 +74,7 @@ async def session_page(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> Response:
-    connect_session = await api_service.get_connect_session(
+    connect_session = await statuses.get_connect_session(
         session,
         organization_id=caller.organization.id,
         connect_session_id=insights.parse_uuid(connect_session_id, "connect session"),

@@ -8,18 +8,20 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leap_connect.deps import RuntimeDep, SessionDep
-from leap_connect.kit.csrf import browser_id, csrf_token, ensure_browser_id, set_browser_cookie
-from leap_connect.kit.problems import Forbidden
+from leap_connect.kit.csrf import (
+    browser_id,
+    checked_form,
+    csrf_token,
+    ensure_browser_id,
+    set_browser_cookie,
+)
 from leap_connect.kit.templating import templates
 from leap_connect.portal import auth
 from leap_connect.portal.auth import SessionExpired, SignInRefused, SignInThrottled
 from leap_connect.portal.deps import (
-    FORM_EXPIRED,
     HOME_PATH,
     SAFE_NEXT,
     PortalCallerDep,
-    browser_form_ok,
-    checked_form,
     clear_session_cookie,
     session_token,
     set_session_cookie,
@@ -58,9 +60,9 @@ async def sign_in_page(request: Request, session: SessionDep, runtime: RuntimeDe
 async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
     development = runtime.settings.is_development
     browser = browser_id(request, development=development)
-    form = await request.form(max_files=0, max_fields=10, max_part_size=8 * 1024)
-    if not browser_form_ok(runtime.secret_key, browser, form):
-        raise Forbidden(FORM_EXPIRED)
+    # Bound to the browser cookie, as on the journey's pages: nobody is signed in yet.
+    expected = csrf_token(runtime.secret_key, browser) if browser else None
+    form = await checked_form(request, expected, max_fields=10, max_part_size=8 * 1024)
     email = form_text(form, "email")
     next_path = form_text(form, "next")
     try:

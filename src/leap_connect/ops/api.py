@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
+from leap_connect.db import ping
 from leap_connect.deps import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
@@ -20,8 +20,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     try:
-        async with runtime.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(runtime.engine)
     except Exception as error:  # any failure to reach the database means "not ready"
         return JSONResponse(
             {"status": "unavailable", "database": type(error).__name__},

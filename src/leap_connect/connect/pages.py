@@ -9,27 +9,24 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.convertors import register_url_convertor
+from starlette.convertors import StringConvertor, register_url_convertor
 
-from leap_connect.connect import service, terms
+from leap_connect.connect import authorizations, service, terms
 from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
 from leap_connect.connect.link_opens import count_link_open
 from leap_connect.connect.link_targets import link_target_cache
-from leap_connect.connect.links import FlowNameConvertor, PartnerNameConvertor
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
-from leap_connect.db import transaction
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.csrf import (
     csrf_token,
     ensure_browser_id,
     set_browser_cookie,
 )
+from leap_connect.kit.link_rules import RESERVED_NAMES, URL_NAME
 from leap_connect.kit.pages import error_page
 from leap_connect.kit.problems import NotFound
 from leap_connect.kit.templating import templates
 from leap_connect.runtime import Runtime
-from leap_connect.utilities.connector import ConnectorError
-from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES_BY_ID
 
 # The journey's routers, in the order the app tries them: see app.py and the landing page below.
@@ -82,20 +79,12 @@ async def session_action(
         )
     utility_id = str(form.get("utility_id", ""))
     if utility_id:
-        terms_first = await terms.terms_before_authorization_url(
-            session, view.connect_session, view.flow, utility_id
-        )
-        if terms_first:
-            return RedirectResponse(terms_first, status_code=303)
-        url = await service.begin_authorization(
+        url = await authorizations.next_step_for_utility(
             session,
+            runtime,
             connect_session=view.connect_session,
             flow=view.flow,
             utility_id=utility_id,
-            connectors=runtime.connectors,
-            encryptor=runtime.encryptor,
-            secret_key=runtime.secret_key,
-            redirect_uri=redirect_uri(runtime.settings, utility_id),
         )
         return RedirectResponse(url, status_code=303)
     if form.get("action") == "continue":
@@ -115,52 +104,32 @@ async def session_action(
 
 @router.get("/connect/callback/{utility_id}")
 async def utility_callback(request: Request, utility_id: str, runtime: RuntimeDep) -> Response:
-    """Back from the utility. Two short transactions around the token exchange, because the
-    state must be taken (single use) before the slow network call and the result written after."""
+    """Back from the utility: the authorization is finished in `authorizations.finish_callback`."""
     if utility_id not in UTILITIES_BY_ID:
         raise NotFound(f'"{utility_id}" is not a utility Leap Connect supports.')
     browser = browser_of(request, runtime)
-    params = {key: value for key, value in request.query_params.items()}
-    async with transaction(runtime.sessionmaker) as session:
-        claimed = await service.claim_callback(
-            session,
-            utility_id=utility_id,
-            state=params.get("state"),
-            binding=binding_of(runtime, browser),
-            secret_key=runtime.secret_key,
-            encryptor=runtime.encryptor,
-            redirect_uri=redirect_uri(runtime.settings, utility_id),
-        )
-    if isinstance(claimed, service.RefusedCallback):
-        if claimed.already_completed and claimed.connect_session_id:
-            return _to_session(claimed.connect_session_id)
-        actions = _session_actions(claimed.connect_session_id)
+    outcome = await authorizations.finish_callback(
+        runtime,
+        utility_id=utility_id,
+        params=dict(request.query_params.items()),
+        binding=binding_of(runtime, browser),
+    )
+    if isinstance(outcome, authorizations.RefusedCallback):
+        if outcome.already_completed and outcome.connect_session_id:
+            return _to_session(outcome.connect_session_id)
         return error_page(
             request,
             400,
             "We could not complete this connection",
-            f"{claimed.reason} For your security, please start the connection again.",
-            actions=actions,
+            f"{outcome.reason} For your security, please start the connection again.",
+            actions=_session_actions(outcome.connect_session_id),
             csrf_token=csrf_for(runtime, browser),
         )
-    connector = runtime.connectors.get(utility_id)
-    try:
-        if connector is None:
-            raise ConnectorError("utility_down", "This utility is not configured.")
-        result = await connector.complete(claimed.start, params)
-    except ConnectorError as failure:
-        log.info("authorization_failed", utility_id=utility_id, code=failure.code)
-        async with transaction(runtime.sessionmaker) as session:
-            await service.fail_authorization(
-                session, claimed=claimed, code=failure.code, description=failure.message
-            )
-        return _failure_page(request, runtime, browser, utility_id, claimed, failure)
-    async with transaction(runtime.sessionmaker) as session:
-        meters = await service.complete_authorization(
-            session, claimed=claimed, result=result, encryptor=runtime.encryptor
-        )
-    log.info("authorization_completed", utility_id=utility_id, meters=len(meters))
-    return _to_session(claimed.connect_session_id)
+    if isinstance(outcome, authorizations.FailedCallback):
+        log.info("authorization_failed", utility_id=utility_id, code=outcome.failure.code)
+        return _failure_page(request, runtime, browser, utility_id, outcome)
+    log.info("authorization_completed", utility_id=utility_id, meters=len(outcome.meters))
+    return _to_session(outcome.claimed.connect_session_id)
 
 
 # --- landing page --------------------------------------------------------------------------------
@@ -169,6 +138,20 @@ async def utility_callback(request: Request, utility_id: str, runtime: RuntimeDe
 # reserves for itself), so the busiest page skips matching some 70 other routes. On
 # `any_link_router`, tried last, it matches any two segments, so a mistyped link still gets the
 # friendly "not found" page.
+
+# Path segments that can name a flow, and an organization: the landing page's route can then be
+# tried before the app's other routes, since it cannot take their paths.
+_URL_NAME = URL_NAME.pattern.removeprefix("^").removesuffix("$")
+_RESERVED = "|".join(re.escape(name) for name in sorted(RESERVED_NAMES))
+
+
+class FlowNameConvertor(StringConvertor):
+    regex = _URL_NAME
+
+
+class PartnerNameConvertor(StringConvertor):
+    regex = f"(?!(?:{_RESERVED})/){_URL_NAME}"
+
 
 register_url_convertor("partner_name", PartnerNameConvertor())
 register_url_convertor("flow_name", FlowNameConvertor())
@@ -224,22 +207,18 @@ async def landing_submit(
         details=details,
     )
     utility_id = values.get("utility_id", "").strip().lower()
-    terms_first = await terms.terms_before_authorization_url(
-        session, connect_session, landing.flow, utility_id
-    )
-    if terms_first:
-        return RedirectResponse(terms_first, status_code=303)
     if not utility_id:
-        return _to_session(connect_session.id)
-    url = await service.begin_authorization(
-        session,
-        connect_session=connect_session,
-        flow=landing.flow,
-        utility_id=utility_id,
-        connectors=runtime.connectors,
-        encryptor=runtime.encryptor,
-        secret_key=runtime.secret_key,
-        redirect_uri=redirect_uri(runtime.settings, utility_id),
+        # Terms signed first still come first; otherwise the session page offers the utilities.
+        terms_first = await terms.terms_before_authorization_url(
+            session, connect_session, landing.flow, utility_id
+        )
+        return (
+            RedirectResponse(terms_first, status_code=303)
+            if terms_first
+            else _to_session(connect_session.id)
+        )
+    url = await authorizations.next_step_for_utility(
+        session, runtime, connect_session=connect_session, flow=landing.flow, utility_id=utility_id
     )
     return RedirectResponse(url, status_code=303)
 
@@ -357,11 +336,11 @@ def _failure_page(
     runtime: Runtime,
     browser: str | None,
     utility_id: str,
-    claimed: service.ClaimedCallback,
-    failure: ConnectorError,
+    failed: authorizations.FailedCallback,
 ) -> HTMLResponse:
     utility = UTILITIES_BY_ID[utility_id]
-    session_url = f"/connect/sessions/{claimed.connect_session_id}"
+    failure = failed.failure
+    session_url = f"/connect/sessions/{failed.claimed.connect_session_id}"
     retry = {
         "label": f"Try {utility.short_name} again",
         "url": session_url,
