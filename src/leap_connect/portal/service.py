@@ -23,7 +23,7 @@ from leap_connect.connect.bulk_links import (
     read_reference_rows,
     write_links_csv,
 )
-from leap_connect.connect.links import build_link, parse_requested_utilities
+from leap_connect.connect.links import build_link, utilities_named_in_link
 from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.kit.problems import NotFound, ValidationFailed
 from leap_connect.models import ConnectFlow, Organization, utc_now
@@ -132,11 +132,10 @@ async def chosen_flow(
 def read_link_spec(flow: ConnectFlow, utility_ids: Sequence[str]) -> LinkSpec:
     """The ticked utilities, checked like `requestedUtilities`; raises LinkInvalid."""
     try:
-        requested = parse_requested_utilities(utility_ids, offered=flow.utility_ids)
+        requested = utilities_named_in_link(utility_ids, offered=flow.utility_ids)
     except LinkError as error:
         raise LinkInvalid({"utility_id": error.message}) from None
-    explicit = any(value.strip(" ,") for value in utility_ids)
-    return LinkSpec(flow=flow, requested_utilities=requested if explicit else ())
+    return LinkSpec(flow=flow, requested_utilities=requested)
 
 
 def build_partner_link(
