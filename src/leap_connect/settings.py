@@ -142,6 +142,11 @@ class Settings(BaseSettings):
             )
         if not self.base_url.startswith("https://"):
             raise ValueError("LEAP_CONNECT_BASE_URL must be an https:// URL in production")
+        if self.sandbox:
+            raise ValueError(
+                "LEAP_CONNECT_SANDBOX must be false in production: the sandbox utilities accept "
+                "published passwords and secrets"
+            )
         return self
 
     @property

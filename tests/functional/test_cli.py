@@ -392,6 +392,26 @@ def test_bulk_links_from_a_csv_write_one_link_per_good_row_and_list_bad_rows_by_
 
 
 @pytest.mark.usefixtures("acme")
+def test_bulk_links_never_write_a_reference_a_spreadsheet_would_run_as_a_formula(
+    leap_connect: Run, tmp_path: Path
+) -> None:
+    hostile = ['=HYPERLINK("https://evil.example","Click")', "+1+1", "-1", "@SUM(A1)", "cust-1"]
+    (tmp_path / "refs.csv").write_text("\n".join(map(csv_line, hostile)) + "\n", encoding="utf-8")
+
+    result = leap_connect(
+        "links", "create", "acme", "ca-homes", "--csv", str(tmp_path / "refs.csv"),
+        "-o", str(tmp_path / "links.csv"),
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "links.csv").open(newline="", encoding="utf-8") as file:
+        _header, *rows = csv.reader(file)
+    assert [ref for ref, _ in rows] == [f"'{ref}" for ref in hostile[:4]] + ["cust-1"]
+    # The link itself carries the exact Reference ID.
+    assert [query_params(url).getlist("refId") for _, url in rows] == [[ref] for ref in hostile]
+
+
+@pytest.mark.usefixtures("acme")
 def test_bulk_links_read_a_spreadsheet_export_and_print_to_stdout(
     leap_connect: Run, tmp_path: Path
 ) -> None:

@@ -186,6 +186,11 @@ def test_production_with_real_values_starts(monkeypatch: pytest.MonkeyPatch) -> 
             "http://connect.example.com",
             "LEAP_CONNECT_BASE_URL must be an https:// URL in production",
         ),
+        (
+            "LEAP_CONNECT_SANDBOX",
+            "true",
+            "LEAP_CONNECT_SANDBOX must be false in production",
+        ),
     ],
     ids=[
         "default secret key",
@@ -194,6 +199,7 @@ def test_production_with_real_values_starts(monkeypatch: pytest.MonkeyPatch) -> 
         "default encryption key among rotated keys",
         "default base URL",
         "http base URL",
+        "sandbox on",
     ],
 )
 def test_production_refuses_development_values_naming_the_variable(

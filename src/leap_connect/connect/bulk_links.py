@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from leap_connect.kit.link_rules import LinkError, parse_ref_id
+from leap_connect.kit.spreadsheet_cells import formula_safe
 
 # A first row whose first cell is one of these is a header, not a Reference ID.
 REFERENCE_HEADERS = ("refid", "ref_id", "reference_id")
@@ -55,12 +56,16 @@ def read_reference_rows(lines: Iterable[str]) -> list[ReferenceRow]:
 
 
 def write_links_csv(out: TextIO, ref_ids: Iterable[str], link_for: Callable[[str], str]) -> int:
-    """Write the header and one `ref_id,url` row per Reference ID; returns how many rows."""
+    """Write the header and one `ref_id,url` row per Reference ID; returns how many rows.
+
+    A Reference ID a spreadsheet would run as a formula is written as text (an apostrophe first);
+    the link always carries the exact Reference ID.
+    """
     writer = csv.writer(out)
     writer.writerow(LINKS_CSV_HEADER)
     written = 0
     for ref_id in ref_ids:
-        writer.writerow([ref_id, link_for(ref_id)])
+        writer.writerow([formula_safe(ref_id), link_for(ref_id)])
         written += 1
     return written
 

@@ -53,6 +53,16 @@ class RateLimiter:
     def from_settings(cls, settings: RateLimitSettings) -> RateLimiter:
         return cls(settings.api_rate_limit, settings.rate_limit_storage_uri)
 
+    async def spent(self, namespace: str, key: str) -> bool:
+        """Whether a limit is spent for `key`, without counting a hit."""
+        try:
+            for item in self.items:
+                if not await self.strategy.test(item, namespace, key):
+                    return True
+        except Exception as error:
+            log.warning("rate_limit_store_unavailable", error=type(error).__name__)
+        return False
+
     async def hit(self, namespace: str, key: str) -> int | None:
         """Count one hit; None if it is allowed, else the seconds until the next would be."""
         try:

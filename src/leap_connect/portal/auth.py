@@ -7,6 +7,7 @@ without a request, after `ABSOLUTE_LIFETIME` whatever happens, or when its user 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ TOUCH_AFTER = timedelta(minutes=1)
 
 # Attempts, successful or not, in a moving window; beyond them sign-in answers 429.
 SIGN_IN_LIMIT_PER_CLIENT = "30 per 10 minutes"
-SIGN_IN_LIMIT_PER_EMAIL = "10 per 15 minutes"
+SIGN_IN_LIMIT_PER_CLIENT_AND_EMAIL = "10 per 15 minutes"
+# Wrong passwords for one address from anywhere; beyond them every attempt at it waits first.
+SIGN_IN_FAILURES_PER_EMAIL = "10 per 15 minutes"
+SLOW_DOWN_SECONDS = 3.0
 MAX_EMAIL_LENGTH = 320
 MAX_PASSWORD_LENGTH = 1000
 
@@ -90,24 +94,44 @@ def session_csrf_token(secret_key: str, token: str) -> str:
 
 
 class SignInLimiter:
-    """Sign-in attempts per client and per e-mail address (the same for addresses with no user)."""
+    """Sign-in attempts per client and per client and e-mail address, and failures per address.
+
+    One client guessing, at one account or at many, is refused (429) past its limits. Guesses at
+    one account spread over many clients are not refused, since that would let anyone lock the
+    real user out: past the account's failure limit, every attempt at it waits `slow_down`
+    seconds before its password is checked, and the right password still signs in.
+    """
 
     def __init__(
         self,
         storage_uri: str = "memory://",
         *,
         per_client: str = SIGN_IN_LIMIT_PER_CLIENT,
-        per_email: str = SIGN_IN_LIMIT_PER_EMAIL,
+        per_client_and_email: str = SIGN_IN_LIMIT_PER_CLIENT_AND_EMAIL,
+        failures_per_email: str = SIGN_IN_FAILURES_PER_EMAIL,
+        slow_down: float = SLOW_DOWN_SECONDS,
     ) -> None:
         self.per_client = RateLimiter(per_client, storage_uri)
-        self.per_email = RateLimiter(per_email, storage_uri)
+        self.per_client_and_email = RateLimiter(per_client_and_email, storage_uri)
+        self.failures_per_email = RateLimiter(failures_per_email, storage_uri)
+        self.slow_down = slow_down
 
     async def hit(self, client: str, email: str) -> int | None:
         """Count one attempt; None if it may go ahead, else the seconds to wait."""
         retry_after = await self.per_client.hit("portal_sign_in_client", client)
         if retry_after is None:
-            retry_after = await self.per_email.hit("portal_sign_in_email", email)
+            retry_after = await self.per_client_and_email.hit(
+                "portal_sign_in_client_email", f"{client}|{email}"
+            )
         return retry_after
+
+    async def wait_if_targeted(self, email: str) -> None:
+        """Slow an attempt down when its account has had too many wrong passwords of late."""
+        if await self.failures_per_email.spent("portal_sign_in_failures", email):
+            await asyncio.sleep(self.slow_down)
+
+    async def failed(self, email: str) -> None:
+        await self.failures_per_email.hit("portal_sign_in_failures", email)
 
 
 def sign_in_limiter(runtime: Runtime) -> SignInLimiter:
@@ -128,11 +152,15 @@ async def sign_in(
 ) -> SignedIn:
     """Check the password and open a new session; raises SignInThrottled or SignInRefused."""
     email = email.strip().lower()[:MAX_EMAIL_LENGTH]
-    retry_after = await sign_in_limiter(runtime).hit(client, keyed_hash(runtime.secret_key, email))
+    limiter = sign_in_limiter(runtime)
+    account = keyed_hash(runtime.secret_key, email)
+    retry_after = await limiter.hit(client, account)
     if retry_after is not None:
         raise SignInThrottled(retry_after)
+    await limiter.wait_if_targeted(account)
     user = await organizations_repository.get_user_by_email(session, email) if email else None
     if not _password_matches(user, password):
+        await limiter.failed(account)
         raise SignInRefused
     assert user is not None
     if password_hasher.check_needs_rehash(user.password_hash):

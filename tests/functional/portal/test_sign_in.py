@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from leap_connect.app import create_app, runtime_of_app
@@ -23,6 +25,7 @@ from leap_connect.portal.auth import (
 from leap_connect.portal.tasks import delete_expired_portal_sessions
 from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
+from tests.conftest import BASE_URL
 from tests.functional.portal.conftest import (
     ADMIN_EMAIL,
     PASSWORD,
@@ -150,6 +153,30 @@ async def test_sign_in_attempts_for_one_email_are_limited_even_with_the_right_pa
     assert message.startswith("Too many sign-in attempts. For your security, please wait ")
     assert message.endswith(" minutes and try again.")
     assert (await portal.sign_in("someone-else@acme.example", "wrong")).status_code == 400
+
+
+async def test_wrong_passwords_from_many_addresses_slow_an_account_down_but_never_lock_it(
+    app: FastAPI, runtime: Runtime, admin: User
+) -> None:
+    runtime.put(SignInLimiter(slow_down=0.2))
+
+    def portal_from(address: str) -> Portal:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return Portal(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+
+    # Someone who knows the address guesses from eleven addresses, one guess each.
+    for number in range(11):
+        guesser = portal_from(f"203.0.113.{number + 1}")
+        async with guesser.client:
+            assert (await guesser.sign_in(ADMIN_EMAIL, "guess")).status_code == 400
+
+    # The real user, from their own address, still signs in: only a little more slowly.
+    real = portal_from("198.51.100.7")
+    started = time.perf_counter()
+    signed_in = await real.sign_in(ADMIN_EMAIL, PASSWORD)
+    assert signed_in.status_code == 303, signed_in.text
+    assert time.perf_counter() - started >= 0.2
+    await real.client.aclose()
 
 
 async def test_sign_in_attempts_from_one_client_are_limited_whatever_the_email(
