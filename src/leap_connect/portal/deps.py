@@ -24,7 +24,7 @@ SESSION_COOKIE_SECURE = "__Host-leap_connect_portal"
 SIGN_IN_PATH = "/portal/sign-in"
 HOME_PATH = "/portal/connect"
 # Where sign-in may send the user back to: portal pages only, never another site.
-SAFE_NEXT = re.compile(r"^/portal(?:/[a-z0-9-]+)*/?$")
+SAFE_NEXT = re.compile(r"/portal(?:/[a-z0-9-]+)*/?")  # the whole value: use fullmatch
 
 
 class SignInRequired(LeapConnectError):
@@ -36,7 +36,7 @@ class SignInRequired(LeapConnectError):
 
     def __init__(self, *, next_path: str | None = None, reason: str | None = None) -> None:
         query = []
-        if next_path and SAFE_NEXT.match(next_path) and next_path != HOME_PATH:
+        if next_path and SAFE_NEXT.fullmatch(next_path) and next_path != HOME_PATH:
             query.append(f"next={quote(next_path, safe='/')}")
         if reason:
             query.append(f"reason={reason}")

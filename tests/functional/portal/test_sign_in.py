@@ -275,6 +275,25 @@ async def test_sign_in_never_sends_anyone_off_the_portal(
     assert response.headers["location"] == "/portal/connect"
 
 
+async def test_a_next_path_with_anything_after_a_safe_path_is_not_followed(
+    portal: Portal, admin: User
+) -> None:
+    page = await portal.open("/portal/sign-in?next=/portal/sessions%0A")
+    assert page.document.xpath("//input[@name='next']/@value") in ([], [""])
+
+    response = await portal.client.post(
+        "/portal/sign-in",
+        data={
+            "email": ADMIN_EMAIL,
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page),
+            "next": "/portal/sessions\n",  # a line break, as `%0A` decodes
+        },
+    )
+
+    assert response.headers["location"] == "/portal/connect"
+
+
 async def test_a_sign_in_form_without_its_csrf_token_is_refused(
     portal: Portal, admin: User, runtime: Runtime
 ) -> None:

@@ -128,7 +128,7 @@ def _render_sign_in(
             "email": email,
             "message": message,
             "notice": notice,
-            "next": next_path if SAFE_NEXT.match(next_path) else "",
+            "next": next_path if SAFE_NEXT.fullmatch(next_path) else "",
         },
         status_code=status,
         headers={"Cache-Control": "no-store", **(headers or {})},
@@ -139,4 +139,4 @@ def _render_sign_in(
 
 
 def _next_path(value: str | None) -> str:
-    return value if value and SAFE_NEXT.match(value) else HOME_PATH
+    return value if value and SAFE_NEXT.fullmatch(value) else HOME_PATH
