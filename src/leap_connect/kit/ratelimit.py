@@ -7,7 +7,7 @@ import time
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,14 +40,19 @@ class RateLimitSettings(BaseSettings):
 class RateLimiter:
     """Counts hits per key in a sliding window; `hit` says how long to wait once a limit is spent.
 
-    A sliding window counter (two counters a key) rather than a moving window (a timestamp a
-    hit): in memory, the moving window's expiry sweeps each key in a worker thread on every hit.
+    By default a sliding window counter (two counters a key), which is cheap but approximate: it
+    weighs the previous window's hits, so near a window's edge a few more may pass. `exact` keeps a
+    timestamp a hit (a moving window) for limits that must hold to the hit, such as sign-in; in
+    memory its expiry sweeps each key in a worker thread on every hit, too slow for the API.
     """
 
-    def __init__(self, limit: str, storage_uri: str = "memory://") -> None:
+    def __init__(self, limit: str, storage_uri: str = "memory://", *, exact: bool = False) -> None:
         self.items: list[RateLimitItem] = parse_many(limit)
         scheme = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
-        self.strategy = SlidingWindowCounterRateLimiter(storage_from_string(scheme))
+        storage = storage_from_string(scheme)
+        self.strategy: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter = (
+            MovingWindowRateLimiter(storage) if exact else SlidingWindowCounterRateLimiter(storage)
+        )
 
     @classmethod
     def from_settings(cls, settings: RateLimitSettings) -> RateLimiter:

@@ -111,9 +111,9 @@ class SignInLimiter:
         failures_per_email: str = SIGN_IN_FAILURES_PER_EMAIL,
         slow_down: float = SLOW_DOWN_SECONDS,
     ) -> None:
-        self.per_client = RateLimiter(per_client, storage_uri)
-        self.per_client_and_email = RateLimiter(per_client_and_email, storage_uri)
-        self.failures_per_email = RateLimiter(failures_per_email, storage_uri)
+        self.per_client = RateLimiter(per_client, storage_uri, exact=True)
+        self.per_client_and_email = RateLimiter(per_client_and_email, storage_uri, exact=True)
+        self.failures_per_email = RateLimiter(failures_per_email, storage_uri, exact=True)
         self.slow_down = slow_down
 
     async def hit(self, client: str, email: str) -> int | None:
