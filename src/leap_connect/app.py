@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -23,20 +24,22 @@ from leap_connect.connect.pages import router as journey_router
 from leap_connect.connect.terms_pages import router as terms_router
 from leap_connect.esign.api import router as agreements_api
 from leap_connect.kit.admission import AdmissionMiddleware
-from leap_connect.kit.body_limit import BodySizeLimitMiddleware
+from leap_connect.kit.body_limit import RequestBodyMiddleware
 from leap_connect.kit.observability import (
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
     configure_logging,
 )
-from leap_connect.kit.pages import error_page
+from leap_connect.kit.pages import error_page, error_response, is_api_path
 from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR
 from leap_connect.meters.api import router as meters_api
 from leap_connect.meters.webhooks_api import router as utilityapi_webhooks_router
+from leap_connect.ops.api import admission_of
 from leap_connect.ops.api import router as ops_router
 from leap_connect.portal.pages import router as portal_router
+from leap_connect.portal.pages.connect_tab import BODY_LIMITS as PORTAL_BODY_LIMITS
 from leap_connect.runtime import Runtime, build_runtime
 from leap_connect.sandbox.mounting import sandbox_router
 from leap_connect.settings import Settings
@@ -44,9 +47,9 @@ from leap_connect.webhooks.api import router as webhooks_api
 
 log = structlog.get_logger("leap_connect.app")
 
-API_PREFIXES = ("/v2", "/openapi.json", "/connect/webhooks")
 # Every /v2 operation, from the domains that own them, and /docs.
 PARTNER_API_ROUTERS = (meters_api, connect_api, agreements_api, webhooks_api, docs_api)
+API_NOT_FOUND = "There is no API operation at this path. The operations are listed at /docs."
 
 
 def create_app(
@@ -75,10 +78,17 @@ def create_app(
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
+    # Outermost last: request ID and metrics, security headers, the body read whole (so a slow
+    # client waits for no slot and holds none), the slots, then the 500 page.
     app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers[Exception])
-    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(AdmissionMiddleware, admission=admission_of(runtime))
+    app.add_middleware(
+        RequestBodyMiddleware,
+        timeout=settings.request_body_timeout_seconds,
+        idle_timeout=settings.request_body_idle_timeout_seconds,
+        max_bytes_by_path=PORTAL_BODY_LIMITS,
+    )
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
-    app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     # The customer journey first: its landing page, for link names no other route can have (see
     # connect/pages.py), then its other steps; routes are tried in order, and these are busiest.
@@ -95,6 +105,7 @@ def create_app(
         app.include_router(sandbox_router(settings))
     for router in extra_routers:
         app.include_router(router)
+    app.include_router(_unknown_api_paths())
     # Last: here the landing page's route matches any two path segments.
     app.include_router(any_link_router)
     return app
@@ -106,34 +117,47 @@ def runtime_of_app(app: FastAPI) -> Runtime:
     return runtime
 
 
-def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+def _unknown_api_paths() -> APIRouter:
+    """A 404 problem for /v2 paths of two segments no operation has, which the landing page's
+    catch-all, tried after it, would answer as a mistyped partner link ("We could not find this
+    partner"). Only its methods, GET and POST: another method on such a path stays a 405."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.api_route("/v2/{name}", methods=["GET", "POST"])
+    @router.api_route("/v2/{name}/", methods=["GET", "POST"])
+    async def no_such_operation(name: str) -> Response:
+        raise StarletteHTTPException(404)
+
+    return router
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeapConnectError)
     async def expected_error(request: Request, error: LeapConnectError) -> Response:
-        if is_api_path(request.url.path):
-            return problem_response(
-                error.status_code,
-                error.title,
-                error.detail,
-                type_slug=error.type_slug,
-                errors=error.errors,
-                headers=error.headers,
-            )
-        return error_page(
-            request, error.status_code, error.title, error.detail, headers=error.headers
+        return error_response(
+            request,
+            error.status_code,
+            error.title,
+            error.detail,
+            type_slug=error.type_slug,
+            errors=error.errors,
+            headers=error.headers,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         title = _STATUS_TITLES.get(error.status_code, "Error")
         detail = str(error.detail) if error.detail else title
-        if is_api_path(request.url.path):
-            return problem_response(error.status_code, title, detail, headers=error.headers)
-        message = _PAGE_MESSAGES.get(error.status_code, detail)
-        return error_page(request, error.status_code, title, message, headers=error.headers)
+        if error.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
+            detail = API_NOT_FOUND  # no route has this path (a route's own 404 says more)
+        return error_response(
+            request,
+            error.status_code,
+            title,
+            detail,
+            headers=error.headers,
+            page_message=_PAGE_MESSAGES.get(error.status_code, detail),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
@@ -167,21 +191,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeoutError)
     async def database_unavailable(request: Request, error: Exception) -> Response:
         log.warning("database_unavailable", error=type(error).__name__)
-        headers = {"Retry-After": "5"}
-        title = "Service unavailable"
         detail = "The service is briefly unavailable. Please try again in a few seconds."
-        if is_api_path(request.url.path):
-            return problem_response(503, title, detail, headers=headers)
-        return error_page(request, 503, title, detail, headers=headers)
+        return error_response(
+            request, 503, "Service unavailable", detail, headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         log.exception("unhandled_error", error=type(error).__name__)
-        title = "Internal server error"
         detail = "Something went wrong on our side. It has been logged; please try again."
-        if is_api_path(request.url.path):
-            return problem_response(500, title, detail)
-        return error_page(request, 500, title, detail)
+        return error_response(request, 500, "Internal server error", detail)
 
 
 _STATUS_TITLES = {
@@ -190,6 +209,7 @@ _STATUS_TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Request too large",
     415: "Unsupported media type",
     422: "Validation failed",

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     database_pool: DatabasePoolSettings = Field(default_factory=DatabasePoolSettings)
     # Requests one process works on at once; more wait their turn (kit/admission.py).
     max_concurrent_requests: int = Field(default=32, ge=1)
+    # A request's body is read whole before it waits for a slot, within these times, or it is
+    # answered 408 (kit/body_limit.py): the whole body, and the longest pause between two parts.
+    request_body_timeout_seconds: float = Field(default=60.0, gt=0)
+    request_body_idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    # `serve` closes a connection whose request line and headers take longer (cli/http_protocol.py).
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # When set, /metrics answers only `Authorization: Bearer <token>`; unset, production hides it.
+    metrics_token: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)

@@ -9,10 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from leap_connect.app import create_app, runtime_of_app
 from leap_connect.kit.crypto import generate_encryption_key
+from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
+from tests.functional.api.conftest import api_partner
 
 GENERATED_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 PROBLEM_JSON = "application/problem+json"
@@ -33,17 +36,40 @@ async def unreachable_database_client(tmp_path: Path) -> AsyncIterator[httpx.Asy
         yield http
 
 
-@pytest.fixture
-async def production_client(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
+METRICS_TOKEN = "a-metrics-token-of-our-own-0123456789"
+
+
+def production_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(
         env="production",
         database_url=database_url,
         data_dir=tmp_path,
         base_url="https://connect.example.com",
         secret_key="a-production-secret-of-our-own-0123456789",
         encryption_keys=generate_encryption_key(),
+        **overrides,  # type: ignore[arg-type]
     )
+
+
+@pytest.fixture
+async def production_client(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async for http in client_for(create_app(production_settings(database_url, tmp_path))):
+        yield http
+
+
+@pytest.fixture
+async def production_client_with_metrics_token(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = production_settings(database_url, tmp_path, metrics_token=METRICS_TOKEN)
     async for http in client_for(create_app(settings)):
+        yield http
+
+
+@pytest.fixture
+async def client_with_metrics_token(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)}))
+    async for http in client_for(app):
         yield http
 
 
@@ -117,6 +143,47 @@ async def test_metrics_count_requests_by_route_template(
     assert "/no/such/page" not in metrics
     assert 'status="404"' in metrics
     assert "leap_connect_http_request_duration_seconds_bucket" in metrics
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer not-the-token", f"Basic {METRICS_TOKEN}", METRICS_TOKEN]
+)
+async def test_metrics_need_the_bearer_token_once_one_is_set(
+    client_with_metrics_token: httpx.AsyncClient, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+
+    refused = await client_with_metrics_token.get("/metrics", headers=headers)
+    scraped = await client_with_metrics_token.get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert "leap_connect_http_requests_total" not in refused.text
+    assert scraped.status_code == 200
+    assert "leap_connect_http_requests_total" in scraped.text
+
+
+async def test_production_hides_metrics_when_no_token_is_set(
+    production_client: httpx.AsyncClient,
+) -> None:
+    response = await production_client.get("/metrics", headers={"Authorization": "Bearer anything"})
+
+    assert response.status_code == 404
+    assert "leap_connect_http_requests_total" not in response.text
+
+
+async def test_production_serves_metrics_to_the_bearer_of_the_token(
+    production_client_with_metrics_token: httpx.AsyncClient,
+) -> None:
+    client = production_client_with_metrics_token
+    refused = await client.get("/metrics")
+    scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+
+    assert refused.status_code == 401
+    assert scraped.status_code == 200
+    assert "leap_connect_http_requests_total" in scraped.text
 
 
 # --- request IDs ----------------------------------------------------------------------------------
@@ -204,12 +271,69 @@ async def test_production_responses_carry_hsts_of_at_least_a_year(
     assert csp_directives(response)["frame-ancestors"] == ["'none'"]
 
 
+async def test_production_forms_post_only_to_https(production_client: httpx.AsyncClient) -> None:
+    response = await production_client.get("/healthz")
+
+    assert csp_directives(response)["form-action"] == ["'self'", "https:"]
+
+
+async def test_development_forms_may_post_to_a_plain_http_sandbox(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/healthz")
+
+    assert csp_directives(response)["form-action"] == ["'self'", "https:", "http:"]
+
+
+# --- caching --------------------------------------------------------------------------------------
+
+
+async def test_no_api_answer_is_kept_by_a_cache(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    acme = await api_partner(runtime, "acme")
+
+    answers = [
+        await client.get("/v2/connect/flows", headers=acme.headers),
+        await client.get("/v2/connect/flows"),
+        await client.get("/v2/no-such-thing/at-all"),
+        await client.post("/v2/meters/search", json={"nope": 1}, headers=acme.headers),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 401, 404, 422]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_the_openapi_description_may_be_cached(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("cache-control", "")
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v2/nope", "/v2/no-such-thing/at-all", "/v2"])
-async def test_an_unknown_api_path_is_a_404_problem(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.get(path)
+API_NOT_FOUND = "There is no API operation at this path. The operations are listed at /docs."
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v2/nope"),
+        ("GET", "/v2/nope/"),
+        ("POST", "/v2/nope"),
+        ("GET", "/v2/meters"),
+        ("GET", "/v2/connect"),
+        ("GET", "/v2/no-such-thing/at-all"),
+        ("GET", "/v2"),
+    ],
+)
+async def test_an_unknown_api_path_is_a_404_problem(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path)
 
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM_JSON
@@ -217,7 +341,16 @@ async def test_an_unknown_api_path_is_a_404_problem(client: httpx.AsyncClient, p
     assert problem["status"] == 404
     assert problem["title"] == "Not found"
     assert problem["type"].startswith("https://")
-    assert problem["detail"]
+    assert problem["detail"] == API_NOT_FOUND
+
+
+async def test_a_wrong_method_on_a_short_api_path_is_still_a_405(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.delete("/v2/webhooks")
+
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM_JSON
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])

@@ -6,8 +6,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.types import Message
 
 from leap_connect.runtime import Runtime
 from tests.support.factories import create_partner
@@ -84,3 +86,54 @@ async def test_body_over_one_mebibyte_is_refused_with_413(
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["title"] == "Request too large"
+
+
+async def test_a_customer_who_leaves_mid_form_is_no_server_error(
+    app: FastAPI, partner_client: httpx.AsyncClient
+) -> None:
+    """The browser sends part of the form, then the connection drops (ClientDisconnect)."""
+    arriving = [
+        {
+            "type": "http.request",
+            "body": b"customer_type=residential&customer_na",
+            "more_body": True,
+        },
+    ]
+    answered: list[Message] = []
+
+    async def receive() -> Message:
+        return arriving.pop(0) if arriving else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        answered.append(message)
+
+    await app(
+        {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/acme/ca-homes",
+            "raw_path": b"/acme/ca-homes",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", b"2000"),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        },
+        receive,
+        send,
+    )
+
+    statuses = [
+        message["status"] for message in answered if message["type"] == "http.response.start"
+    ]
+    assert all(status < 500 for status in statuses)
+    metrics = (await partner_client.get("/metrics")).text
+    assert 'method="POST",route="unmatched",status="499"} 1.0' in metrics
+    assert 'status="5' not in metrics

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -20,17 +21,48 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     workers: Annotated[int, typer.Option("--workers")] = 1,
+    timeout_keep_alive: Annotated[
+        int,
+        typer.Option(
+            "--timeout-keep-alive",
+            help="Close a connection idle this many seconds between requests; behind a load"
+            " balancer, more than its idle time-out",
+        ),
+    ] = 5,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--limit-concurrency",
+            help="Answer 503 at once beyond this many open connections (each process)",
+        ),
+    ] = 1000,
 ) -> None:
-    """Serve the journey, the API and the portal with uvicorn."""
+    """Serve the journey, the API and the portal with uvicorn.
+
+    Each request's line and headers must arrive within LEAP_CONNECT_REQUEST_HEADER_TIMEOUT_SECONDS
+    and its body within LEAP_CONNECT_REQUEST_BODY_TIMEOUT_SECONDS, so slow clients cost sockets,
+    which --limit-concurrency bounds.
+    """
+    if timeout_keep_alive < 1 or limit_concurrency < 1:
+        raise fail("--timeout-keep-alive and --limit-concurrency must be at least 1")
     import uvicorn
 
-    load_settings()
+    from leap_connect.cli.http_protocol import BoundedHeadersProtocol
+
+    settings = load_settings()
+    # A partial, not a subclass made here: with --workers, each process unpickles it.
+    protocol = partial(
+        BoundedHeadersProtocol, header_timeout=settings.request_header_timeout_seconds
+    )
     uvicorn.run(
         "leap_connect.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http=cast("type[asyncio.Protocol]", protocol),
+        timeout_keep_alive=timeout_keep_alive,
+        limit_concurrency=limit_concurrency,
         proxy_headers=True,
         access_log=False,
     )

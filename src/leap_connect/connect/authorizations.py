@@ -1,22 +1,28 @@
 """The journey's utility step: send the customer to the utility, take them back, keep the grant.
 
-The callback is three short transactions around the utility's slow answer: the `state` is taken
-(single use) before the code is exchanged, and the result is written after.
+The callback is short transactions around the utility's slow answer: the `state` is taken (single
+use) before the code is exchanged; once it is, the grant is kept at once (`keep_grant`: the tokens,
+encrypted, and a job to record the rest), then recorded (`record_authorization`: the attempt
+COMPLETED, its meters, their events). If recording fails, or the process stops, the job records it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.connect import events, repository, terms
-from leap_connect.connect.service import JourneyRefused
+from leap_connect.connect.service import OPEN_STATUSES, JourneyRefused, grant_awaits_recording
 from leap_connect.db import transaction
+from leap_connect.jobs.service import cancel, enqueue
 from leap_connect.kit.crypto import Encryptor, keyed_hash
 from leap_connect.meters.discovery import enqueue_meter_discovery
 from leap_connect.meters.service import record_meters
@@ -27,11 +33,20 @@ from leap_connect.utilities.connector import (
     AuthorizationStart,
     Connector,
     ConnectorError,
+    DiscoveredMeter,
+    ServiceAddress,
 )
 from leap_connect.utilities.connectors import redirect_uri
 from leap_connect.utilities.registry import UTILITIES_BY_ID
 
+log = structlog.get_logger("leap_connect.connect.authorizations")
+
 STATE_LIFETIME = timedelta(minutes=15)
+RECORD_JOB_KIND = "connect.record_authorization"
+RECORD_GRACE = timedelta(seconds=30)
+RECORD_MAX_ATTEMPTS = 30  # retried with backoff up to an hour apart: about a day
+# Waits between tries of keeping a grant: the one write that nothing could redo once it is lost.
+KEEP_RETRY_DELAYS = (0.1, 0.5, 2.0)
 
 
 async def next_step_for_utility(
@@ -111,7 +126,9 @@ class ClaimedCallback:
 class RefusedCallback:
     reason: str
     connect_session_id: uuid.UUID | None = None
-    already_completed: bool = False
+    # A replay, in the customer's own browser, of a callback whose grant was kept: they are just
+    # shown their session (connected, or finishing).
+    already_connected: bool = False
 
 
 async def claim_callback(
@@ -140,7 +157,8 @@ async def claim_callback(
         return RefusedCallback(
             "This authorization was already used.",
             connect_session.id if same_browser else None,
-            already_completed=authorization.status == "COMPLETED" and same_browser,
+            already_connected=same_browser
+            and (authorization.status == "COMPLETED" or grant_awaits_recording(authorization)),
         )
     problem = None
     if authorization.utility_id != utility_id:
@@ -169,26 +187,28 @@ async def claim_callback(
     )
 
 
-async def complete_authorization(
+async def keep_grant(
     session: AsyncSession,
     *,
     claimed: ClaimedCallback,
     result: AuthorizationResult,
     encryptor: Encryptor,
-) -> list[Meter]:
+) -> None:
+    """The first write once the code is exchanged: the grant (its tokens encrypted) and the job
+    that records the rest, so nothing that fails after this commits can lose the grant.
+
+    The attempt stays INITIATED, with `authorized_at` set: kept, not yet recorded. What the
+    utility found that has no column yet (its meters) travels in the job's payload.
+    """
     found = await repository.get_authorization_with_session(session, claimed.authorization_id)
     assert found is not None
-    authorization, connect_session = found
+    authorization, _ = found
     now = utc_now()
-    authorization.status = "COMPLETED"
-    authorization.error_code = None
-    authorization.error_description = None
-    authorization.pkce_verifier_encrypted = None
     authorization.authorized_at = now
+    authorization.pkce_verifier_encrypted = None
     authorization.expires_at = result.expires_at
     authorization.utility_authorization_ref = result.utility_authorization_ref
     authorization.resource_uri = result.resource_uri
-    authorization.meters_pending = result.meters_pending
     if result.tokens is not None:
         authorization.access_token_encrypted = encryptor.encrypt(result.tokens.access_token)
         authorization.refresh_token_encrypted = (
@@ -196,18 +216,85 @@ async def complete_authorization(
         )
         authorization.access_token_expires_at = result.tokens.expires_at
         authorization.scope_granted = result.tokens.scope
-    connect_session.status = "UPDATED"
-    connect_session.last_interaction_at = now
+    await enqueue(
+        session,
+        kind=RECORD_JOB_KIND,
+        payload=recording_payload(authorization.id, result),
+        # The request records it at once; the job is for when it could not.
+        run_at=now + RECORD_GRACE,
+        dedupe_key=recording_dedupe_key(authorization.id),
+        max_attempts=RECORD_MAX_ATTEMPTS,
+    )
+
+
+def recording_dedupe_key(authorization_id: uuid.UUID) -> str:
+    return f"{RECORD_JOB_KIND}:{authorization_id}"
+
+
+def recording_payload(authorization_id: uuid.UUID, result: AuthorizationResult) -> dict[str, Any]:
+    """What recording a kept grant needs besides its row; no secret (the tokens are in the row)."""
+    return {
+        "authorization_id": str(authorization_id),
+        "meters_pending": result.meters_pending,
+        "meters": [asdict(meter) for meter in result.meters],
+    }
+
+
+def meters_of_payload(payload: Mapping[str, Any]) -> tuple[DiscoveredMeter, ...]:
+    return tuple(
+        DiscoveredMeter(**{**meter, "address": ServiceAddress(**meter["address"])})
+        for meter in payload["meters"]
+    )
+
+
+async def record_authorization(
+    session: AsyncSession,
+    *,
+    authorization_id: uuid.UUID,
+    meters: tuple[DiscoveredMeter, ...],
+    meters_pending: bool,
+) -> list[Meter] | None:
+    """Record a kept grant: the attempt COMPLETED, its meters, the session UPDATED, and their
+    events. The callback's request and the job may both try: whichever marks the attempt
+    COMPLETED first records it, in one transaction, and the other gets None."""
+    if not await repository.complete_kept_authorization(session, authorization_id):
+        return None
+    # Recorded here, so the fall-back job has nothing to do (if a worker runs it already, it
+    # finds the attempt COMPLETED).
+    await cancel(session, dedupe_key=recording_dedupe_key(authorization_id))
+    found = await repository.get_authorization_with_session(session, authorization_id)
+    assert found is not None
+    authorization, connect_session = found
+    authorization.meters_pending = meters_pending
+    if connect_session.status in OPEN_STATUSES:  # a finished session stays finished
+        connect_session.status = "UPDATED"
+    if authorization.authorized_at is not None:  # the moment the customer came back
+        connect_session.last_interaction_at = max(
+            connect_session.last_interaction_at, authorization.authorized_at
+        )
+    await events.authorization_updated(session, connect_session, authorization)
     recorded = await record_meters(
         session,
         connect_session=connect_session,
         authorization=authorization,
-        discovered=result.meters,
+        discovered=meters,
     )
-    if result.meters_pending:
+    if meters_pending:
         # In this transaction: the attempt never completes without someone looking for its meters.
         await enqueue_meter_discovery(session, authorization.id)
+    await events.session_updated(session, connect_session)
     return [item.meter for item in recorded]
+
+
+async def record_kept_grant(session: AsyncSession, payload: Mapping[str, Any]) -> bool:
+    """The recording job's work; False when the grant was recorded already (or never kept)."""
+    recorded = await record_authorization(
+        session,
+        authorization_id=uuid.UUID(str(payload["authorization_id"])),
+        meters=meters_of_payload(payload),
+        meters_pending=bool(payload["meters_pending"]),
+    )
+    return recorded is not None
 
 
 async def fail_authorization(
@@ -250,11 +337,18 @@ class CompletedCallback:
     meters: list[Meter]
 
 
+@dataclass(frozen=True)
+class KeptCallback:
+    """The grant is kept but could not be recorded now: the recording job will."""
+
+    claimed: ClaimedCallback
+
+
 async def finish_callback(
     runtime: Runtime, *, utility_id: str, params: Mapping[str, str], binding: str | None
-) -> RefusedCallback | FailedCallback | CompletedCallback:
+) -> RefusedCallback | FailedCallback | CompletedCallback | KeptCallback:
     """Take the customer back from the utility: check and spend the `state`, exchange the code
-    (or resolve the referral) at the utility, and record what came of it."""
+    (or resolve the referral) at the utility, keep the grant, and record what came of it."""
     async with transaction(runtime.sessionmaker) as session:
         claimed = await claim_callback(
             session,
@@ -278,8 +372,41 @@ async def finish_callback(
                 session, claimed=claimed, code=failure.code, description=failure.message
             )
         return FailedCallback(claimed, failure)
-    async with transaction(runtime.sessionmaker) as session:
-        meters = await complete_authorization(
-            session, claimed=claimed, result=result, encryptor=runtime.encryptor
-        )
-    return CompletedCallback(claimed, meters)
+    await _keep(runtime, claimed, result)
+    try:
+        async with transaction(runtime.sessionmaker) as session:
+            meters = await record_authorization(
+                session,
+                authorization_id=claimed.authorization_id,
+                meters=result.meters,
+                meters_pending=result.meters_pending,
+            )
+    except Exception:
+        # Rolled back, and nothing is lost: the grant is kept and its job records it.
+        log.exception("authorization_recording_deferred", utility_id=utility_id)
+        return KeptCallback(claimed)
+    return CompletedCallback(claimed, meters or [])
+
+
+async def _keep(runtime: Runtime, claimed: ClaimedCallback, result: AuthorizationResult) -> None:
+    """Keep the grant, trying again over a database hiccup: the code is spent, so a grant not
+    kept now is lost (the customer would have to authorize again)."""
+    for delay in (*KEEP_RETRY_DELAYS, None):
+        try:
+            async with transaction(runtime.sessionmaker) as session:
+                await keep_grant(
+                    session, claimed=claimed, result=result, encryptor=runtime.encryptor
+                )
+            return
+        except Exception:
+            if delay is None:
+                log.exception(
+                    "authorization_grant_lost", authorization_id=str(claimed.authorization_id)
+                )
+                raise
+            log.warning(
+                "authorization_grant_not_kept_yet",
+                authorization_id=str(claimed.authorization_id),
+                exc_info=True,
+            )
+            await asyncio.sleep(delay)

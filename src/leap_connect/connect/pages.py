@@ -115,7 +115,7 @@ async def utility_callback(request: Request, utility_id: str, runtime: RuntimeDe
         binding=binding_of(runtime, browser),
     )
     if isinstance(outcome, authorizations.RefusedCallback):
-        if outcome.already_completed and outcome.connect_session_id:
+        if outcome.already_connected and outcome.connect_session_id:
             return _to_session(outcome.connect_session_id)
         return error_page(
             request,
@@ -128,6 +128,10 @@ async def utility_callback(request: Request, utility_id: str, runtime: RuntimeDe
     if isinstance(outcome, authorizations.FailedCallback):
         log.info("authorization_failed", utility_id=utility_id, code=outcome.failure.code)
         return _failure_page(request, runtime, browser, utility_id, outcome)
+    if isinstance(outcome, authorizations.KeptCallback):
+        # The grant is kept; the session page shows it finishing until its job records it.
+        log.warning("authorization_kept_not_recorded", utility_id=utility_id)
+        return _to_session(outcome.claimed.connect_session_id)
     log.info("authorization_completed", utility_id=utility_id, meters=len(outcome.meters))
     return _to_session(outcome.claimed.connect_session_id)
 

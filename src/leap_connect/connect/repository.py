@@ -130,6 +130,25 @@ async def spend_state(session: AsyncSession, authorization_id: uuid.UUID, *, now
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
+async def complete_kept_authorization(session: AsyncSession, authorization_id: uuid.UUID) -> bool:
+    """Mark a kept, not yet recorded grant COMPLETED; False if it is not one (any more).
+
+    One conditional UPDATE, so of two transactions recording the same grant (the callback's
+    request and its job) exactly one gets True: PostgreSQL makes the second wait for the first and
+    then finds the row no longer INITIATED; SQLite lets one writer at a time.
+    """
+    result = await session.execute(
+        update(UtilityAuthorization)
+        .where(
+            UtilityAuthorization.id == authorization_id,
+            UtilityAuthorization.status == "INITIATED",
+            UtilityAuthorization.authorized_at.is_not(None),
+        )
+        .values(status="COMPLETED", error_code=None, error_description=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
 async def get_authorization_with_session(
     session: AsyncSession, authorization_id: uuid.UUID
 ) -> tuple[UtilityAuthorization, ConnectSession] | None:

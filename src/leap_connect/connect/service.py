@@ -204,6 +204,18 @@ async def open_connect_session(
     return connect_session
 
 
+def grant_awaits_recording(authorization: UtilityAuthorization) -> bool:
+    """The utility granted access and the grant is kept, but not recorded yet (its job will)."""
+    return authorization.status == "INITIATED" and authorization.authorized_at is not None
+
+
+def _standing(authorization: UtilityAuthorization) -> int:
+    """How much an attempt says about its utility: connected, then connecting, then the rest."""
+    if authorization.status == "COMPLETED":
+        return 2
+    return 1 if grant_awaits_recording(authorization) else 0
+
+
 @dataclass(frozen=True)
 class UtilityRow:
     utility: Utility
@@ -212,6 +224,7 @@ class UtilityRow:
     required: bool
     meter_count: int
     meters_pending: bool = False
+    finishing: bool = False  # granted at the utility, still being recorded
 
 
 @dataclass(frozen=True)
@@ -236,8 +249,12 @@ class SessionView:
         return self.connect_session.customer_type == "commercial"
 
     @property
+    def finishing(self) -> tuple[UtilityRow, ...]:
+        return tuple(row for row in self.rows if row.finishing)
+
+    @property
     def can_continue(self) -> bool:
-        return bool(self.connected) and not self.missing_required
+        return bool(self.connected) and not self.missing_required and not self.finishing
 
 
 async def load_session_view(
@@ -256,12 +273,8 @@ async def load_session_view(
     latest: dict[str, UtilityAuthorization] = {}
     for authorization in authorizations:
         previous = latest.get(authorization.utility_id)
-        # A completed authorization stays the utility's status even if a later retry failed.
-        if (
-            previous is None
-            or previous.status != "COMPLETED"
-            or authorization.status == "COMPLETED"
-        ):
+        # A completed (or kept) authorization stays the utility's status if a later retry failed.
+        if previous is None or _standing(authorization) >= _standing(previous):
             latest[authorization.utility_id] = authorization
     meters = await meters_repository.list_meters_for_authorizations(
         session, [a.id for a in latest.values() if a.status == "COMPLETED"]
@@ -279,6 +292,7 @@ async def load_session_view(
                 if utility_id in latest and meter.utility_authorization_id == latest[utility_id].id
             ),
             meters_pending=utility_id in latest and latest[utility_id].meters_pending,
+            finishing=utility_id in latest and grant_awaits_recording(latest[utility_id]),
         )
         for utility_id in utility_ids
     )
@@ -293,6 +307,12 @@ async def finish(
     session: AsyncSession, view: SessionView, encryptor: Encryptor, *, now: datetime | None = None
 ) -> str:
     """Mark the session COMPLETED and return the signed thank-you URL."""
+    if view.finishing:
+        names = ", ".join(row.utility.name for row in view.finishing)
+        raise JourneyRefused(
+            f"We are still saving your connection to {names}. "
+            "Please reload this page in a moment, then continue."
+        )
     if not view.connected:
         raise JourneyRefused("Connect at least one utility before you continue.")
     if view.missing_required:

@@ -67,6 +67,20 @@ async def get_unfinished_by_dedupe_key(session: AsyncSession, dedupe_key: str) -
     return (await session.scalars(select(Job).where(Job.dedupe_key == dedupe_key))).one_or_none()
 
 
+async def delete_queued_by_dedupe_key(session: AsyncSession, dedupe_key: str) -> bool:
+    """Delete the job waiting under `dedupe_key`; False if none waits (a running one stays).
+
+    On PostgreSQL a worker claiming it at the same moment holds its row lock: this waits, then
+    finds it RUNNING and leaves it. On SQLite the claim's conditional UPDATE finds it gone.
+    """
+    result = await session.execute(
+        delete(Job)
+        .where(Job.dedupe_key == dedupe_key, Job.status == JobStatus.QUEUED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, locked_by: str, lease_until: datetime
 ) -> list[Job]:

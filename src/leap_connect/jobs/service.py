@@ -65,6 +65,13 @@ async def enqueue(
     return existing
 
 
+async def cancel(session: AsyncSession, *, dedupe_key: str) -> bool:
+    """Withdraw the job queued under `dedupe_key`, when the caller commits: for work queued as a
+    fall-back that the caller has just done itself. One a worker already runs is left to finish
+    (its handler must find the work done). False when there was none to withdraw."""
+    return await repository.delete_queued_by_dedupe_key(session, dedupe_key)
+
+
 async def schedule_periodic_jobs(session: AsyncSession, jobs: Registry = registry) -> None:
     """Make sure every periodic job has a run queued (or running); a no-op for those that do."""
     for spec in jobs.periodic_specs():

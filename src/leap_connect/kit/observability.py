@@ -12,11 +12,14 @@ from typing import Any, Literal, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+# Recorded for a request that was answered nothing because its client went away first (nginx's
+# code): it is not the server's failure, and must not count among the 5xx an operator alerts on.
+CLIENT_CLOSED_REQUEST = 499
 
 
 LogFormat = Literal["auto", "json", "console"]
@@ -96,7 +99,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -110,10 +113,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            status = status or 500
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
+            # Nothing answered and nothing raised: the client left before there was an answer.
+            status = status or CLIENT_CLOSED_REQUEST
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
             self.log.info(
@@ -131,7 +139,8 @@ class UnhandledErrorMiddleware:
 
     Starlette answers unhandled errors from its outermost layer, past the middleware that add the
     request ID and the security headers; answering here keeps both on the 500, and its log line
-    keeps the request ID.
+    keeps the request ID. A client that went away while its request was read (ClientDisconnect) is
+    no error: there is nobody to answer, and the request is recorded as 499.
     """
 
     def __init__(
@@ -153,6 +162,10 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            if started:
+                raise
+            return
         except Exception as error:
             if started:
                 raise

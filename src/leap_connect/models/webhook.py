@@ -19,12 +19,17 @@ class WebhookEndpoint(IdMixin, TimestampMixin, Base):
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Static headers in plain JSON: only rows written before 0010 (see `headers_encrypted`).
     headers: Mapped[dict[str, Any]]
+    # The static headers as encrypted JSON; NULL on rows written before 0010 until rewritten.
+    headers_encrypted: Mapped[str | None] = mapped_column(Text)
     secret_encrypted: Mapped[str] = mapped_column(Text)
     previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
     failing_since: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    # Deleted by the partner: hidden at once; its delivery job then removes it and its log.
+    deleted_at: Mapped[datetime | None]
 
 
 class WebhookEvent(IdMixin, Base):

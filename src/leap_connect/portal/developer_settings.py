@@ -88,12 +88,12 @@ async def update_webhook_endpoint(
     development: bool,
 ) -> WebhookEndpoint:
     """The endpoint with the form's settings (its static headers kept); raises EndpointInvalid."""
-    endpoint = await webhooks_service.get_endpoint(
+    await webhooks_service.get_endpoint(
         session, organization_id=organization_id, endpoint_id=endpoint_id
     )
-    data = _endpoint_in(url, event_types, enabled=enabled, headers=dict(endpoint.headers))
+    data = _endpoint_in(url, event_types, enabled=enabled)
     try:
-        return await webhooks_service.replace_endpoint(
+        return await webhooks_service.update_endpoint_keeping_headers(
             session,
             organization_id=organization_id,
             endpoint_id=endpoint_id,
@@ -105,11 +105,7 @@ async def update_webhook_endpoint(
 
 
 def _endpoint_in(
-    url: str,
-    event_types: Sequence[str],
-    *,
-    enabled: bool = True,
-    headers: dict[str, str] | None = None,
+    url: str, event_types: Sequence[str], *, enabled: bool = True
 ) -> WebhookEndpointIn:
     if not event_types:
         raise EndpointInvalid({"event_type": NO_EVENT_TYPE})
@@ -119,7 +115,6 @@ def _endpoint_in(
                 "url": url,
                 "event_types": list(event_types),
                 "enabled": enabled,
-                "headers": headers or {},
             }
         )
     except PydanticValidationError:

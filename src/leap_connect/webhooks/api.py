@@ -26,10 +26,12 @@ router = APIRouter(prefix="/v2/webhooks", tags=["webhooks"])
 
 @router.get("", summary="List webhook endpoints")
 async def list_webhook_endpoints(
-    caller: WebhooksManage, session: SessionDep
+    caller: WebhooksManage, session: SessionDep, runtime: RuntimeDep
 ) -> WebhookEndpointList:
     endpoints = await service.list_endpoints(session, organization_id=caller.organization_id)
-    return WebhookEndpointList(webhook_endpoints=[service.endpoint_out(e) for e in endpoints])
+    return WebhookEndpointList(
+        webhook_endpoints=[service.endpoint_out(e, runtime.encryptor) for e in endpoints]
+    )
 
 
 @router.post(
@@ -51,18 +53,18 @@ async def create_webhook_endpoint(
         data=body,
         development=runtime.settings.is_development,
     )
-    out = service.endpoint_out(endpoint)
+    out = service.endpoint_out(endpoint, runtime.encryptor)
     return WebhookEndpointCreated(**out.model_dump(), secret=secret)
 
 
 @router.get("/{webhook_endpoint_id}", summary="Get a webhook endpoint")
 async def get_webhook_endpoint(
-    webhook_endpoint_id: uuid.UUID, caller: WebhooksManage, session: SessionDep
+    webhook_endpoint_id: uuid.UUID, caller: WebhooksManage, session: SessionDep, runtime: RuntimeDep
 ) -> WebhookEndpointOut:
     endpoint = await service.get_endpoint(
         session, organization_id=caller.organization_id, endpoint_id=webhook_endpoint_id
     )
-    return service.endpoint_out(endpoint)
+    return service.endpoint_out(endpoint, runtime.encryptor)
 
 
 @router.put(
@@ -79,18 +81,20 @@ async def replace_webhook_endpoint(
 ) -> WebhookEndpointOut:
     endpoint = await service.replace_endpoint(
         session,
+        runtime.encryptor,
         organization_id=caller.organization_id,
         endpoint_id=webhook_endpoint_id,
         data=body,
         development=runtime.settings.is_development,
     )
-    return service.endpoint_out(endpoint)
+    return service.endpoint_out(endpoint, runtime.encryptor)
 
 
 @router.delete(
     "/{webhook_endpoint_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a webhook endpoint and its delivery log",
+    description="The endpoint is gone at once; its delivery log is removed soon after.",
 )
 async def delete_webhook_endpoint(
     webhook_endpoint_id: uuid.UUID, caller: WebhooksManage, session: SessionDep

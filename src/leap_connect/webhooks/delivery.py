@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+import structlog
 from standardwebhooks.webhooks import Webhook
 
 from leap_connect.kit.http import HttpClientFactory
@@ -22,8 +23,36 @@ from leap_connect.webhooks.ssrf import (
     RefusedTarget,
     Resolver,
     resolve,
+    url_problem,
 )
 
+log = structlog.get_logger("leap_connect.webhooks")
+
+# Headers the sender sets (here, in the client, or in httpx), and those that would change how the
+# request is framed or routed: a partner's static headers may not be named like any of them.
+RESERVED_HEADERS = frozenset(
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "accept",
+        "accept-encoding",
+        "user-agent",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+)
 MAX_RESPONSE_BYTES = 64 * 1024
 RESPONSE_EXCERPT_CHARS = 200
 ERROR_LIMIT = 1000  # webhook_delivery_attempts.error is a VARCHAR(1000)
@@ -63,8 +92,12 @@ def request_headers(
     timestamp: datetime,
     signature: str,
 ) -> dict[str, str]:
-    return {
-        **static_headers,
+    """Every header of one request, each name once whatever its case.
+
+    A static header named like a reserved one (stored before that name was refused) is left
+    out, as is a second one differing only in case: nothing is ever sent twice.
+    """
+    headers = {
         "content-type": "application/json",
         # Uncompressed answers, so the 64 KiB read limit bounds memory too.
         "accept-encoding": "identity",
@@ -72,6 +105,21 @@ def request_headers(
         "webhook-timestamp": str(int(timestamp.timestamp())),
         "webhook-signature": signature,
     }
+    for name, value in sendable_headers(static_headers).items():
+        headers[name] = value
+    return headers
+
+
+def sendable_headers(static_headers: Mapping[str, str]) -> dict[str, str]:
+    """The static headers a delivery carries: none reserved, no name twice (ignoring case)."""
+    sendable: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in static_headers.items():
+        if name.lower() in RESERVED_HEADERS or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        sendable[name] = value
+    return sendable
 
 
 def retry_delay(failed_retries: int, delays: Sequence[float]) -> timedelta | None:
@@ -109,13 +157,11 @@ class Attempt:
 def create_client(settings: Settings, *, resolver: Resolver = resolve) -> httpx.AsyncClient:
     """The client a worker sends webhooks with, for as long as it runs (it pools connections).
 
-    In production it connects only to public addresses; in development anything goes, so tests
-    and the demo can use a receiver on localhost.
+    It connects only to public addresses; in development to loopback ones too, so tests and the
+    demo can use a receiver on localhost, but never to link-local, private or metadata ones.
     """
-    transport: httpx.AsyncBaseTransport = (
-        httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=False)
-        if settings.is_development
-        else PublicAddressesOnlyTransport(limits=LIMITS, resolver=resolver)
+    transport = PublicAddressesOnlyTransport(
+        limits=LIMITS, resolver=resolver, development=settings.is_development
     )
     factory = HttpClientFactory(timeout=settings.webhook_timeout_seconds, transport=transport)
     return factory.client()
@@ -143,12 +189,14 @@ async def send(
     body: bytes,
     headers: Mapping[str, str],
     time_limit: float,
-    https_only: bool,
+    development: bool,
 ) -> Outcome:
     """POST the webhook; success is a 2xx answered, body and all, within `time_limit` seconds.
 
-    Redirects are not followed (the client never follows them) and count as failures; at most
-    64 KiB of the answer is read.
+    The URL is judged first by the rules it was registered under (`url_problem`), so one stored
+    before a rule is refused with a reason like any failure. Redirects are not followed (the
+    client never follows them) and count as failures; at most 64 KiB of the answer is read. Every
+    failure, even one nobody foresaw, is an outcome with its reason, never an exception.
     """
     started = time.perf_counter()
     status_code: int | None = None
@@ -156,8 +204,9 @@ async def send(
     location: str | None = None
     error: str | None
     try:
-        if https_only and not url.startswith("https://"):
-            raise RefusedTarget("webhooks are sent over https only")
+        problem = url_problem(url, development=development)
+        if problem is not None:
+            raise RefusedTarget(problem)
         async with asyncio.timeout(time_limit):
             async with client.stream("POST", url, content=body, headers=headers) as response:
                 status_code = response.status_code
@@ -169,6 +218,9 @@ async def send(
         error = f"refused: {refused}"
     except httpx.HTTPError as failed:
         error = _describe_transport_error(failed)
+    except Exception as unforeseen:  # logged, and recorded as the attempt's failure
+        log.exception("webhook_send_failed")
+        error = f"could not send: {type(unforeseen).__name__}: {unforeseen}"
     else:
         error = _status_problem(status_code, excerpt, location)
     duration_ms = round((time.perf_counter() - started) * 1000)

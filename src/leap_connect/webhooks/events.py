@@ -53,7 +53,11 @@ async def record_event(
 
 
 async def fan_out(session: AsyncSession, event: WebhookEvent) -> list[WebhookDelivery]:
-    """A delivery, and its first attempt's job, for each endpoint that wants the event."""
+    """A delivery, and its first attempt's job, for each endpoint that wants the event.
+
+    The endpoints are held until commit, so one deleted meanwhile is still there for the delivery
+    to refer to; its job removes it, and the delivery with it, once this has committed.
+    """
     endpoints = await repository.enabled_endpoints(session, event.organization_id)
     return [
         await add_delivery(session, endpoint_id=endpoint.id, event_id=event.id)

@@ -25,12 +25,15 @@ SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 
 
+NOT_DELETED = WebhookEndpoint.deleted_at.is_(None)
+
+
 async def list_endpoints(
     session: AsyncSession, organization_id: uuid.UUID
 ) -> list[WebhookEndpoint]:
     result = await session.scalars(
         select(WebhookEndpoint)
-        .where(WebhookEndpoint.organization_id == organization_id)
+        .where(WebhookEndpoint.organization_id == organization_id, NOT_DELETED)
         .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
     )
     return list(result)
@@ -39,33 +42,126 @@ async def list_endpoints(
 async def enabled_endpoints(
     session: AsyncSession, organization_id: uuid.UUID
 ) -> list[WebhookEndpoint]:
+    """The endpoints an event goes to, held (FOR KEY SHARE) until the caller commits.
+
+    Held, so an endpoint cannot be removed between this read and the insert of its delivery: the
+    removal (`purge_endpoint`) waits for this transaction, and this read skips an endpoint being
+    removed. Deleting an endpoint only marks it, which does not wait for this, nor this for it.
+    """
     result = await session.scalars(
         select(WebhookEndpoint)
-        .where(WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.enabled)
+        .where(
+            WebhookEndpoint.organization_id == organization_id,
+            WebhookEndpoint.enabled,
+            NOT_DELETED,
+        )
         .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        .with_for_update(read=True, key_share=True)
     )
     return list(result)
 
 
 async def get_endpoint(
-    session: AsyncSession, organization_id: uuid.UUID, endpoint_id: uuid.UUID
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    hold: bool = False,
 ) -> WebhookEndpoint | None:
-    result = await session.scalars(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.id == endpoint_id, WebhookEndpoint.organization_id == organization_id
-        )
+    """The organization's endpoint, unless deleted; with `hold`, held as `enabled_endpoints` does
+    (for a change that writes it or adds to its log, which must not find it removed)."""
+    statement = select(WebhookEndpoint).where(
+        WebhookEndpoint.id == endpoint_id,
+        WebhookEndpoint.organization_id == organization_id,
+        NOT_DELETED,
     )
+    if hold:
+        statement = statement.with_for_update(read=True, key_share=True)
+    result = await session.scalars(statement)
     return result.one_or_none()
 
 
-async def delete_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
-    """The endpoint and its delivery log; the events stay (other endpoints may have them)."""
+async def mark_deleted(
+    session: AsyncSession, organization_id: uuid.UUID, endpoint_id: uuid.UUID, now: datetime
+) -> bool:
+    """Hide the endpoint, disabled and without its static headers; False if it is not there.
+
+    An UPDATE of columns no foreign key uses: it neither waits for the transactions adding
+    deliveries to the endpoint nor makes them fail.
+    """
+    result = await session.execute(
+        update(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.organization_id == organization_id,
+            NOT_DELETED,
+        )
+        .values(deleted_at=now, enabled=False, headers={}, headers_encrypted=None)
+        .returning(WebhookEndpoint.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.one_or_none() is not None
+
+
+async def is_deleted(session: AsyncSession, endpoint_id: uuid.UUID) -> bool:
+    """Whether the endpoint is marked deleted (or already removed)."""
+    result = await session.execute(
+        select(WebhookEndpoint.deleted_at).where(WebhookEndpoint.id == endpoint_id)
+    )
+    row = result.one_or_none()
+    return row is None or row.deleted_at is not None
+
+
+async def purge_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    """Remove a deleted endpoint and its delivery log; the events stay (others may have them).
+
+    First its deliveries are locked, which waits for a run of its job still sending some, then the
+    endpoint, which waits for the transactions that picked it for a delivery before it was marked
+    deleted; what they added is removed with the rest.
+    """
+    await session.execute(
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.endpoint_id == endpoint_id)
+        .with_for_update()
+    )
+    await lock_endpoint(session, endpoint_id)
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id)
     await session.execute(
         delete(WebhookDeliveryAttempt).where(WebhookDeliveryAttempt.delivery_id.in_(deliveries))
     )
     await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id))
     await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+
+
+async def plain_headers(
+    session: AsyncSession, *, limit: int
+) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """Endpoints whose static headers are still stored in plain JSON (written before 0010)."""
+    result = await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.headers)
+        .where(WebhookEndpoint.headers_encrypted.is_(None), NOT_DELETED)
+        .limit(limit)
+    )
+    return [(endpoint_id, headers) for endpoint_id, headers in result.all()]
+
+
+async def store_encrypted_headers(
+    session: AsyncSession, endpoint_id: uuid.UUID, headers_encrypted: str
+) -> bool:
+    """Replace plain headers with their encryption, unless the endpoint was written since.
+
+    The endpoint's `updated_at` is left alone: for the partner, nothing changed.
+    """
+    result = await session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.headers_encrypted.is_(None))
+        .values(
+            headers_encrypted=headers_encrypted, headers={}, updated_at=WebhookEndpoint.updated_at
+        )
+        .returning(WebhookEndpoint.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.one_or_none() is not None
 
 
 async def get_event(session: AsyncSession, event_id: uuid.UUID) -> WebhookEvent | None:

@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator
 
+from leap_connect.webhooks.delivery import RESERVED_HEADERS
 from leap_connect.webhooks.events import EVENT_TYPES
 
 EventType = Literal[
@@ -25,24 +26,6 @@ assert set(get_args(EventType)) == set(EVENT_TYPES), "EventType must list EVENT_
 DeliveryStatus = Literal["PENDING", "SUCCEEDED", "FAILED"]
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
-# Headers we set ourselves: a static header must not replace the signature or break the request.
-RESERVED_HEADERS = frozenset(
-    {
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "content-type",
-        "content-length",
-        "content-encoding",
-        "transfer-encoding",
-        "host",
-        "connection",
-        "user-agent",
-        "te",
-        "upgrade",
-        "expect",
-    }
-)
 MAX_STATIC_HEADERS = 20
 
 
@@ -62,7 +45,10 @@ class WebhookEndpointIn(BaseModel):
     )
     headers: dict[str, str] = Field(
         default_factory=dict,
-        description="Static headers sent with every delivery, e.g. for your own gateway.",
+        description="Static headers sent with every delivery, e.g. for your own gateway; stored "
+        "encrypted. They cannot be named like a header Leap Connect sets: "
+        + ", ".join(f"`{name}`" for name in sorted(RESERVED_HEADERS))
+        + ".",
         examples=[{"X-Partner-Gateway-Key": "..."}],
     )
 
@@ -76,11 +62,18 @@ class WebhookEndpointIn(BaseModel):
     def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_STATIC_HEADERS:
             raise ValueError(f"at most {MAX_STATIC_HEADERS} headers")
+        seen: set[str] = set()
         for name, header_value in value.items():
             if not HEADER_NAME.match(name):
                 raise ValueError(f'"{name}" is not a valid header name')
             if name.lower() in RESERVED_HEADERS:
-                raise ValueError(f'"{name}" is set by Leap Connect and cannot be overridden')
+                raise ValueError(
+                    f'"{name}" is set by Leap Connect on every delivery and cannot be a static '
+                    "header (reserved: " + ", ".join(sorted(RESERVED_HEADERS)) + ")"
+                )
+            if name.lower() in seen:
+                raise ValueError(f'"{name}" is given twice (header names ignore case)')
+            seen.add(name.lower())
             if len(header_value) > 1000 or any(
                 ord(char) < 0x20 or ord(char) == 0x7F for char in header_value
             ):

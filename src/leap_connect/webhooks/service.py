@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from leap_connect.models import (
     utc_now,
 )
 from leap_connect.webhooks import repository
-from leap_connect.webhooks.delivery import Attempt, Outcome, retry_delay
+from leap_connect.webhooks.delivery import Attempt, Outcome, retry_delay, sendable_headers
 from leap_connect.webhooks.events import PING, add_delivery, schedule_deliveries
 from leap_connect.webhooks.repository import FAILED, PENDING, SUCCEEDED
 from leap_connect.webhooks.schemas import (
@@ -49,6 +50,8 @@ SECRET_BYTES = 32
 ROTATION_WINDOW = timedelta(hours=24)
 # An endpoint every delivery to which has failed for this long is disabled.
 FAILING_LIMIT = timedelta(days=3)
+# Endpoints whose plain headers one run of `webhooks.encrypt_headers` encrypts.
+ENCRYPT_BATCH = 500
 
 
 def generate_secret() -> str:
@@ -67,6 +70,40 @@ def signing_secrets(endpoint: WebhookEndpoint, encryptor: Encryptor, now: dateti
     return current
 
 
+def static_headers(endpoint: WebhookEndpoint, encryptor: Encryptor) -> dict[str, str]:
+    """The endpoint's static headers, as the partner set them.
+
+    Stored encrypted (`headers_encrypted`); rows written before that have them in plain JSON
+    (`headers`) until they are next written or `encrypt_plain_headers` reaches them.
+    """
+    if endpoint.headers_encrypted is not None:
+        headers: dict[str, str] = json.loads(encryptor.decrypt(endpoint.headers_encrypted))
+        return headers
+    return {str(name): str(value) for name, value in endpoint.headers.items()}
+
+
+def _store_headers(
+    endpoint: WebhookEndpoint, encryptor: Encryptor, headers: dict[str, str]
+) -> None:
+    endpoint.headers_encrypted = encryptor.encrypt(json.dumps(headers, ensure_ascii=False))
+    endpoint.headers = {}
+
+
+async def encrypt_plain_headers(
+    session: AsyncSession, encryptor: Encryptor, *, limit: int = ENCRYPT_BATCH
+) -> int:
+    """Encrypt up to `limit` endpoints' plain static headers (see `static_headers`); how many.
+
+    For rows written before static headers were encrypted: a migration cannot, having no keys.
+    """
+    encrypted = 0
+    for endpoint_id, headers in await repository.plain_headers(session, limit=limit):
+        ciphertext = encryptor.encrypt(json.dumps(headers, ensure_ascii=False))
+        if await repository.store_encrypted_headers(session, endpoint_id, ciphertext):
+            encrypted += 1
+    return encrypted
+
+
 # --- endpoints ------------------------------------------------------------------------------------
 
 
@@ -80,6 +117,16 @@ async def get_endpoint(
     session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> WebhookEndpoint:
     endpoint = await repository.get_endpoint(session, organization_id, endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
+    return endpoint
+
+
+async def _endpoint_to_change(
+    session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> WebhookEndpoint:
+    """The endpoint, held until commit so its job cannot remove it meanwhile if it is deleted."""
+    endpoint = await repository.get_endpoint(session, organization_id, endpoint_id, hold=True)
     if endpoint is None:
         raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
     return endpoint
@@ -101,9 +148,9 @@ async def create_endpoint(
         url=data.url,
         event_types=list(data.event_types),
         enabled=data.enabled,
-        headers=dict(data.headers),
         secret_encrypted=encryptor.encrypt(secret),
     )
+    _store_headers(endpoint, encryptor, dict(data.headers))
     session.add(endpoint)
     await session.flush()
     return endpoint, secret
@@ -111,14 +158,44 @@ async def create_endpoint(
 
 async def replace_endpoint(
     session: AsyncSession,
+    encryptor: Encryptor,
     *,
     organization_id: uuid.UUID,
     endpoint_id: uuid.UUID,
     data: WebhookEndpointIn,
     development: bool,
 ) -> WebhookEndpoint:
-    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    """Every setting as `data` has it, static headers included (PUT)."""
+    endpoint = await _endpoint_to_change(
+        session, organization_id=organization_id, endpoint_id=endpoint_id
+    )
     _check_url(data.url, development=development)
+    _apply_settings(endpoint, data)
+    _store_headers(endpoint, encryptor, dict(data.headers))
+    await session.flush()
+    return endpoint
+
+
+async def update_endpoint_keeping_headers(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    data: WebhookEndpointIn,
+    development: bool,
+) -> WebhookEndpoint:
+    """The URL, event types and `enabled` as `data` has them; the static headers stay as stored
+    (the portal's form, which does not show them). `data.headers` is not used."""
+    endpoint = await _endpoint_to_change(
+        session, organization_id=organization_id, endpoint_id=endpoint_id
+    )
+    _check_url(data.url, development=development)
+    _apply_settings(endpoint, data)
+    await session.flush()
+    return endpoint
+
+
+def _apply_settings(endpoint: WebhookEndpoint, data: WebhookEndpointIn) -> None:
     if data.enabled and not endpoint.enabled:
         # Re-enabled by the partner: whatever failure disabled it is theirs to have fixed.
         endpoint.disabled_reason = None
@@ -126,16 +203,25 @@ async def replace_endpoint(
     endpoint.url = data.url
     endpoint.event_types = list(data.event_types)
     endpoint.enabled = data.enabled
-    endpoint.headers = dict(data.headers)
-    await session.flush()
-    return endpoint
 
 
 async def delete_endpoint(
     session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> None:
-    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
-    await repository.delete_endpoint(session, endpoint.id)
+    """Gone for the partner at once; its job removes it and its delivery log soon after.
+
+    Only marked here: the endpoint stays a valid reference for the deliveries that events being
+    recorded right now are adding, so those changes commit instead of failing. The job removes it
+    once they have (`purge_deleted_endpoint`).
+    """
+    now = utc_now()
+    if not await repository.mark_deleted(session, organization_id, endpoint_id, now):
+        raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
+    await schedule_deliveries(session, endpoint_id=endpoint_id, run_at=now)
+
+
+async def purge_deleted_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    await repository.purge_endpoint(session, endpoint_id)
 
 
 async def rotate_secret(
@@ -146,7 +232,9 @@ async def rotate_secret(
     endpoint_id: uuid.UUID,
 ) -> tuple[str, datetime]:
     """A new secret (shown once); the replaced one keeps signing too for `ROTATION_WINDOW`."""
-    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    endpoint = await _endpoint_to_change(
+        session, organization_id=organization_id, endpoint_id=endpoint_id
+    )
     secret = generate_secret()
     expires_at = utc_now() + ROTATION_WINDOW
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
@@ -156,13 +244,14 @@ async def rotate_secret(
     return secret, expires_at
 
 
-def endpoint_out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
+def endpoint_out(endpoint: WebhookEndpoint, encryptor: Encryptor) -> WebhookEndpointOut:
     return WebhookEndpointOut(
         webhook_endpoint_id=endpoint.id,
         url=endpoint.url,
         event_types=list(endpoint.event_types),
         enabled=endpoint.enabled,
-        headers={str(name): str(value) for name, value in endpoint.headers.items()},
+        # What deliveries carry: a reserved name stored before it was refused is not sent.
+        headers=sendable_headers(static_headers(endpoint, encryptor)),
         disabled_reason=endpoint.disabled_reason,
         failing_since=endpoint.failing_since,
         previous_secret_expires_at=endpoint.previous_secret_expires_at,
@@ -172,9 +261,13 @@ def endpoint_out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
 
 
 def _check_url(url: str, *, development: bool) -> None:
+    """The URL by the rules each delivery applies to it (`url_problem`), refused as a 422."""
     problem = url_problem(url, development=development)
     if problem is not None:
-        raise ValidationFailed(problem, errors=[{"field": "url", "message": problem}])
+        # A sentence; one that starts with an address ("fe80::1 is ...") keeps it as written.
+        first_word = problem.split(" ", 1)[0]
+        message = (problem[:1].upper() + problem[1:] if first_word.isalpha() else problem) + "."
+        raise ValidationFailed(message, errors=[{"field": "url", "message": message}])
 
 
 # --- deliveries -----------------------------------------------------------------------------------
@@ -184,7 +277,9 @@ async def send_test_event(
     session: AsyncSession, *, organization_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> WebhookDelivery:
     """A `ping` event to this endpoint alone, whatever it subscribes to and even if disabled."""
-    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    endpoint = await _endpoint_to_change(
+        session, organization_id=organization_id, endpoint_id=endpoint_id
+    )
     event = WebhookEvent(
         organization_id=organization_id,
         event_type=PING,
@@ -206,7 +301,9 @@ async def redeliver(
     delivery_id: uuid.UUID,
 ) -> WebhookDelivery:
     """Send a finished delivery again, with a fresh retry schedule; its log grows on."""
-    endpoint = await get_endpoint(session, organization_id=organization_id, endpoint_id=endpoint_id)
+    endpoint = await _endpoint_to_change(
+        session, organization_id=organization_id, endpoint_id=endpoint_id
+    )
     delivery = await repository.get_delivery(session, endpoint.id, delivery_id)
     if delivery is None:
         raise NotFound(f"There is no delivery {delivery_id} for this webhook endpoint.")
@@ -354,9 +451,12 @@ async def next_run_at(session: AsyncSession, endpoint_id: uuid.UUID) -> datetime
     """When the endpoint's delivery job should run next: its soonest pending delivery, if any.
 
     Asked last in the job's transaction, holding the endpoint until commit: a transaction that
-    queued a delivery while the job ran has committed by then (see `schedule_deliveries`).
+    queued a delivery while the job ran has committed by then (see `schedule_deliveries`). An
+    endpoint deleted while the job ran is removed by its next run, at once.
     """
     await repository.lock_endpoint(session, endpoint_id)
+    if await repository.is_deleted(session, endpoint_id):
+        return utc_now()
     return await repository.next_attempt_at(session, endpoint_id)
 
 

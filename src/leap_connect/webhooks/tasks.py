@@ -1,15 +1,17 @@
-"""The delivery job: an endpoint's due deliveries sent at once, logged in the job's commit."""
+"""The delivery job: an endpoint's due deliveries sent at once, logged in the job's commit; and
+the job that encrypts static headers stored before they were encrypted."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
 
-from leap_connect.jobs.registry import JobContext, job_handler
+from leap_connect.jobs.registry import JobContext, job_handler, periodic_job
 from leap_connect.models import WebhookEndpoint, utc_now
 from leap_connect.webhooks import repository, service
 from leap_connect.webhooks.delivery import (
@@ -40,6 +42,10 @@ async def deliver_webhooks(context: JobContext, payload: dict[str, Any]) -> None
     if endpoint is None:
         log.info("webhook_endpoint_gone", webhook_endpoint_id=str(endpoint_id))  # and its log
         return
+    if endpoint.deleted_at is not None:
+        await service.purge_deleted_endpoint(session, endpoint_id)
+        log.info("webhook_endpoint_removed", webhook_endpoint_id=str(endpoint_id))
+        return
     due = await repository.claim_due_deliveries(
         session, endpoint_id, now=utc_now(), limit=BATCH_SIZE
     )
@@ -68,13 +74,14 @@ async def _send_all(
     client = webhook_client(context.runtime).client
     settings = context.settings
     secrets = service.signing_secrets(endpoint, context.runtime.encryptor, utc_now())
+    static_headers = service.static_headers(endpoint, context.runtime.encryptor)
 
     async def attempt(delivery: DueDelivery) -> Attempt:
         attempted_at = utc_now()
         body = event_body(delivery.event)
         message_id = str(delivery.event.id)
         headers = request_headers(
-            static_headers=endpoint.headers,
+            static_headers=static_headers,
             message_id=message_id,
             timestamp=attempted_at,
             signature=signature_header(
@@ -87,7 +94,7 @@ async def _send_all(
             body=body,
             headers=headers,
             time_limit=settings.webhook_timeout_seconds,
-            https_only=not settings.is_development,
+            development=settings.is_development,
         )
         if not outcome.succeeded:
             log.info(
@@ -107,3 +114,11 @@ async def _send_all(
         )
 
     return list(await asyncio.gather(*(attempt(delivery) for delivery in due)))
+
+
+@periodic_job("webhooks.encrypt_headers", every=timedelta(minutes=10))
+async def encrypt_headers(context: JobContext, payload: dict[str, Any]) -> None:
+    """Static headers stored in plain JSON before they were encrypted: encrypted, a batch a run."""
+    encrypted = await service.encrypt_plain_headers(context.session, context.runtime.encryptor)
+    if encrypted:
+        log.info("webhook_headers_encrypted", endpoints=encrypted)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.jobs.worker import Worker, in_process_worker
-from leap_connect.models import WebhookDelivery
+from leap_connect.models import WebhookDelivery, WebhookEndpoint
 from leap_connect.organizations.service import create_api_key
 from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
@@ -26,6 +26,7 @@ from tests.support.factories import Partner, create_partner
 
 # Retries in tests come after 50 ms instead of 5 s ... 10 h; the schedule is the same length.
 FAST_RETRIES = (0.05,) * 7
+STORED_SECRET = "whsec_" + "c2VjcmV0" * 4  # the signing secret of endpoints `store_endpoint` makes
 
 
 @pytest.fixture
@@ -89,6 +90,28 @@ async def create_endpoint(
     assert response.status_code == 201, response.text
     endpoint: dict[str, Any] = response.json()
     receiver.secrets.append(endpoint["secret"])
+    return endpoint
+
+
+async def store_endpoint(
+    runtime: Runtime,
+    partner: Partner,
+    url: str,
+    *,
+    event_types: tuple[str, ...] | list[str] = EVENT_TYPES,
+    plain_headers: dict[str, str] | None = None,
+) -> WebhookEndpoint:
+    """An endpoint as stored before today's rules (a URL or headers now refused, headers in
+    plain JSON): written straight to the database, as no API would now."""
+    async with runtime.sessionmaker() as session, session.begin():
+        endpoint = WebhookEndpoint(
+            organization_id=partner.organization.id,
+            url=url,
+            event_types=list(event_types),
+            headers=plain_headers or {},
+            secret_encrypted=runtime.encryptor.encrypt(STORED_SECRET),
+        )
+        session.add(endpoint)
     return endpoint
 
 

@@ -41,6 +41,8 @@ class Received:
     body: bytes
     verified: dict[str, Any] | None
     """The body as `standardwebhooks` returned it after checking the signature; None if refused."""
+    raw_headers: tuple[tuple[str, str], ...] = ()
+    """Every header line as sent, in order, repeats included (`headers` keeps one per name)."""
 
 
 class Receiver:
@@ -69,6 +71,9 @@ class Receiver:
     async def _handle(self, request: Request) -> Response:
         body = await request.body()
         headers = dict(request.headers)
+        raw_headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+        )
         verified = None
         for secret in self.secrets:
             try:
@@ -77,7 +82,7 @@ class Receiver:
             except WebhookVerificationError:
                 continue
         with self._lock:
-            self.received.append(Received(request.url.path, headers, body, verified))
+            self.received.append(Received(request.url.path, headers, body, verified, raw_headers))
             reply = self.script.pop(0) if self.script else Reply()
         if verified is None and request.url.path == PATH:
             return Response("signature not valid", status_code=400)

@@ -107,3 +107,96 @@ async def test_commercial_journey_sends_one_verified_event_per_change(
         for event in receiver.events
         if event["payload"]["webhook_event_type"] == "meter.created"
     )
+
+
+async def recorded_changes(runtime: Runtime) -> list[tuple[str, str]]:
+    """Every event the outbox holds, oldest first, as (type, what it says changed)."""
+    return [summary({"payload": payload}) for payload in await recorded_payloads(runtime)]
+
+
+async def recorded_payloads(runtime: Runtime) -> list[dict[str, Any]]:
+    async with runtime.sessionmaker() as session:
+        statement = select(WebhookEvent.payload).order_by(WebhookEvent.created_at)
+        return list(await session.scalars(statement))
+
+
+def authorization_statuses(payload: dict[str, Any]) -> list[str]:
+    """The authorizations a `connect_session.updated` payload lists, as "utility STATUS"."""
+    return [
+        f"{item['utility_id']} {item['status']}"
+        for item in payload["connect_session"]["authorizations"]
+    ]
+
+
+RESIDENTIAL = {
+    "customer_type": "residential",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+}
+
+
+async def test_residential_journey_records_one_event_per_change_in_order(
+    browser: Browser, partner: Partner, runtime: Runtime
+) -> None:
+    landing = await browser.open("/acme/ca-homes?requestedUtilities=pge&refId=cust-123")
+    session_page = await connect_utility(browser, landing, "pge", "residential", RESIDENTIAL)
+    assert "Connected · 1 meter" in session_page.text
+    finished = await browser.submit(session_page, button=("action", "continue"))
+    assert finished.status == 303
+
+    assert await recorded_changes(runtime) == [
+        ("connect_session.updated", "CREATED"),
+        ("connect_session.authorization_updated", "pge INITIATED"),
+        ("connect_session.authorization_updated", "pge COMPLETED"),
+        ("meter.created", "pge"),
+        ("connect_session.updated", "UPDATED"),
+        ("connect_session.updated", "COMPLETED"),
+    ]
+    sessions = [
+        authorization_statuses(payload)
+        for payload in await recorded_payloads(runtime)
+        if payload["webhook_event_type"] == "connect_session.updated"
+    ]
+    assert sessions == [[], ["pge COMPLETED"], ["pge COMPLETED"]]
+
+
+async def test_declined_authorization_records_its_failure_and_then_the_retry(
+    browser: Browser, partner: Partner, runtime: Runtime
+) -> None:
+    landing = await browser.open("/acme/ca-homes?requestedUtilities=pge&refId=cust-123")
+    at_utility = await browser.submit(landing, button=("utility_id", "pge"), fields=RESIDENTIAL)
+    declined = await browser.submit(
+        at_utility,
+        button=("decision", "deny"),
+        fields={"username": "residential", "password": "sandbox"},
+    )
+    assert "You declined to share your data" in declined.text
+    session_page = await connect_utility(browser, declined, "pge", "residential")
+    finished = await browser.submit(session_page, button=("action", "continue"))
+    assert finished.status == 303
+
+    assert await recorded_changes(runtime) == [
+        ("connect_session.updated", "CREATED"),
+        ("connect_session.authorization_updated", "pge INITIATED"),
+        ("connect_session.authorization_updated", "pge FAILED"),
+        ("connect_session.updated", "UPDATED"),
+        ("connect_session.authorization_updated", "pge INITIATED"),
+        ("connect_session.authorization_updated", "pge COMPLETED"),
+        ("meter.created", "pge"),
+        ("connect_session.updated", "UPDATED"),
+        ("connect_session.updated", "COMPLETED"),
+    ]
+    payloads = await recorded_payloads(runtime)
+    failed = payloads[2]["authorization"]
+    assert (failed["status"], failed["error_code"]) == ("FAILED", "access_denied")
+    sessions = [
+        authorization_statuses(payload)
+        for payload in payloads
+        if payload["webhook_event_type"] == "connect_session.updated"
+    ]
+    assert sessions == [
+        [],
+        ["pge FAILED"],
+        ["pge FAILED", "pge COMPLETED"],
+        ["pge FAILED", "pge COMPLETED"],
+    ]

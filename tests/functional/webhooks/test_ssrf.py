@@ -20,12 +20,15 @@ from leap_connect.kit.crypto import generate_encryption_key
 from leap_connect.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
-from leap_connect.webhooks import service
 from leap_connect.webhooks.delivery import WebhookClient, create_client
-from leap_connect.webhooks.schemas import WebhookEndpointIn
 from leap_connect.webhooks.ssrf import resolve
 from tests.conftest import BASE_URL
-from tests.functional.webhooks.conftest import all_settled, api_key_for, record_change
+from tests.functional.webhooks.conftest import (
+    all_settled,
+    api_key_for,
+    record_change,
+    store_endpoint,
+)
 from tests.support.factories import Partner, create_partner
 
 REBOUND_HOST = "internal.partner.example"
@@ -125,19 +128,12 @@ async def test_deliveries_to_non_public_addresses_are_refused_at_delivery_time_i
         f"https://{REBOUND_HOST}:{port}/hook": (
             f"refused: {REBOUND_HOST} resolves to 127.0.0.1, which is a loopback address"
         ),
-        f"https://localhost:{port}/hook": "refused: localhost resolves to ",
+        f"https://localhost:{port}/hook": "refused: the host localhost is a local host name",
         f"http://partner.example:{port}/hook": "refused: webhooks are sent over https only",
     }
     # Endpoints registered before the rules (or through DNS that changed since): stored as is.
-    async with runtime.sessionmaker() as session, session.begin():
-        for url in expected:
-            await service.create_endpoint(
-                session,
-                runtime.encryptor,
-                organization_id=partner.organization.id,
-                data=WebhookEndpointIn(url=url, event_types=["meter.updated"]),
-                development=True,
-            )
+    for url in expected:
+        await store_endpoint(runtime, partner, url, event_types=["meter.updated"])
     await record_change(runtime, partner)
 
     async def resolver(host: str, port: int) -> list[str]:
@@ -170,3 +166,63 @@ async def attempt_errors_by_url(runtime: Runtime) -> dict[str, list[str]]:
     for url, error in rows:
         errors.setdefault(url, []).append(error or "")
     return errors
+
+
+# Refused in every mode, development included: what a webhook to them could read or reach.
+NEVER = {
+    "http://169.254.169.254/latest/meta-data/": "169.254.169.254 is a link-local address",
+    "http://[fe80::1]/hook": "fe80::1 is a link-local address",
+    "http://[fec0::1]/hook": "fec0::1 is a site-local address",
+    "http://[fd00:ec2::254]/latest/meta-data/": "fd00:ec2::254 is a private address",
+    "http://168.63.129.16/machine": "168.63.129.16 is a cloud metadata address",
+    "http://10.0.0.1/hook": "10.0.0.1 is a private address",
+}
+METADATA_NAME = "metadata.partner.example"
+
+
+@pytest.mark.parametrize("url", NEVER)
+async def test_development_refuses_link_local_site_local_and_metadata_urls(
+    api: httpx.AsyncClient, url: str
+) -> None:
+    refused = await api.post("/v2/webhooks", json=endpoint_body(url))
+
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert error["field"] == "url"
+    assert error["message"].startswith(NEVER[url])
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8001/hook", "http://localhost:8001/hook", "http://[::1]:8001/hook"]
+)
+async def test_development_accepts_a_receiver_on_loopback(api: httpx.AsyncClient, url: str) -> None:
+    accepted = await api.post("/v2/webhooks", json=endpoint_body(url))
+
+    assert accepted.status_code == 201, accepted.text
+
+
+async def test_development_never_sends_to_link_local_site_local_or_metadata_addresses(
+    runtime: Runtime, partner: Partner, settings: Settings
+) -> None:
+    expected = {url: f"refused: {problem}" for url, problem in NEVER.items()}
+    expected[f"http://{METADATA_NAME}/computeMetadata/v1/"] = (
+        f"refused: {METADATA_NAME} resolves to 169.254.169.254, which is a link-local address"
+    )
+    for url in expected:  # stored before the rules held in development
+        await store_endpoint(runtime, partner, url, event_types=["meter.updated"])
+    await record_change(runtime, partner)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        # A name the partner controls, pointed at the metadata service.
+        return ["169.254.169.254"] if host == METADATA_NAME else await resolve(host, port)
+
+    assert settings.is_development
+    runtime.put(WebhookClient(create_client(settings, resolver=resolver)))
+    async with in_process_worker(runtime, poll_interval=0.02, lease=timedelta(seconds=10)):
+        await all_settled(runtime)
+
+    errors = await attempt_errors_by_url(runtime)
+    assert set(errors) == set(expected)
+    for url, error in expected.items():
+        assert len(errors[url]) == 8, url
+        assert all(logged.startswith(error) for logged in errors[url]), (url, errors[url])

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from leap_connect.jobs.registry import JobContext, Registry
 from leap_connect.jobs.repository import JobStatus
-from leap_connect.jobs.service import enqueue
+from leap_connect.jobs.service import cancel, enqueue
 from leap_connect.jobs.worker import Worker
 from leap_connect.models import Job, utc_now
 from tests.unit.jobs.conftest import add_job, jobs_of_kind, load_job
@@ -57,6 +57,34 @@ async def test_enqueueing_a_waiting_job_again_sooner_brings_it_forward(
     # Asking for it later than it is already due changes nothing.
     await add_job(sessionmaker, kind="test.note", payload={}, dedupe_key="meters:42", run_at=later)
     assert (await load_job(sessionmaker, first.id)).run_at <= utc_now()
+
+
+async def test_cancel_withdraws_a_queued_job_and_leaves_a_running_one(
+    sessionmaker: async_sessionmaker[AsyncSession], handlers: Registry, worker: Worker
+) -> None:
+    ran: list[str] = []
+
+    @handlers.handler("test.fallback")
+    async def fallback(context: JobContext, payload: dict[str, str]) -> None:
+        async with sessionmaker() as session, session.begin():
+            ran.append(payload["n"])
+            assert not await cancel(session, dedupe_key="fallback:1")  # running: not withdrawn
+
+    await add_job(sessionmaker, kind="test.fallback", payload={"n": "1"}, dedupe_key="fallback:1")
+    async with sessionmaker() as session:
+        assert await cancel(session, dedupe_key="fallback:1")
+        await session.rollback()  # withdrawn only with the caller's commit
+    assert len(await jobs_of_kind(sessionmaker, "test.fallback")) == 1
+    async with sessionmaker() as session, session.begin():
+        assert await cancel(session, dedupe_key="fallback:1")
+        assert not await cancel(session, dedupe_key="fallback:2")
+    assert await jobs_of_kind(sessionmaker, "test.fallback") == []
+
+    await add_job(sessionmaker, kind="test.fallback", payload={"n": "2"}, dedupe_key="fallback:1")
+    assert await worker.run_until_idle() == 1
+    assert ran == ["2"]
+    [finished] = await jobs_of_kind(sessionmaker, "test.fallback")
+    assert finished.status == JobStatus.DONE
 
 
 async def test_a_duplicate_leaves_the_callers_transaction_usable(

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from leap_connect.kit.admission import AdmissionMiddleware
+from leap_connect.kit.admission import Admission, AdmissionMiddleware
 
 
 class HeldApp:
@@ -46,7 +46,8 @@ async def ignore(_message: object) -> None:
 
 async def test_requests_beyond_the_limit_wait_and_start_in_arrival_order() -> None:
     held = HeldApp()
-    app = AdmissionMiddleware(held, limit=2)
+    admission = Admission(2)
+    app = AdmissionMiddleware(held, admission=admission)
     paths = [f"/acme/flow-{n}" for n in range(5)]
     tasks = []
     for path in paths:
@@ -54,6 +55,7 @@ async def test_requests_beyond_the_limit_wait_and_start_in_arrival_order() -> No
         await asyncio.sleep(0)
     await asyncio.sleep(0.01)
     assert held.running == paths[:2]
+    assert (admission.running, admission.waiting, admission.saturated) == (2, 3, True)
 
     # A health check is answered while every slot is taken.
     await asyncio.wait_for(app(request("/healthz"), nothing, ignore), timeout=5)
@@ -62,8 +64,45 @@ async def test_requests_beyond_the_limit_wait_and_start_in_arrival_order() -> No
     await asyncio.gather(*tasks)
     assert held.most_at_once == 2
     assert [path for path in held.started if path != "/healthz"] == paths
+    assert (admission.running, admission.waiting, admission.saturated) == (0, 0, False)
+
+
+async def test_every_slot_taken_is_not_saturated_until_as_many_wait() -> None:
+    held = HeldApp()
+    admission = Admission(2)
+    app = AdmissionMiddleware(held, admission=admission)
+    tasks = [
+        asyncio.create_task(app(request(f"/acme/flow-{n}"), nothing, ignore)) for n in range(3)
+    ]
+    await asyncio.sleep(0.01)
+    assert (admission.running, admission.waiting, admission.saturated) == (2, 1, False)
+
+    tasks.append(asyncio.create_task(app(request("/acme/flow-3"), nothing, ignore)))
+    await asyncio.sleep(0.01)
+    assert admission.saturated
+
+    held.release.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_a_request_cancelled_while_it_waits_leaves_no_trace() -> None:
+    held = HeldApp()
+    admission = Admission(1)
+    app = AdmissionMiddleware(held, admission=admission)
+    running = asyncio.create_task(app(request("/acme/first"), nothing, ignore))
+    waiting = asyncio.create_task(app(request("/acme/second"), nothing, ignore))
+    await asyncio.sleep(0.01)
+
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert (admission.running, admission.waiting) == (1, 0)
+
+    held.release.set()
+    await running
+    assert (admission.running, admission.waiting) == (0, 0)
+    assert held.started == ["/acme/first"]
 
 
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        AdmissionMiddleware(HeldApp(), limit=0)
+        Admission(0)

@@ -99,6 +99,29 @@ def test_static_headers_are_sent_but_cannot_replace_the_signature() -> None:
     assert headers["content-type"] == "application/json"
 
 
+def test_a_stored_static_header_named_like_one_leap_connect_sets_is_never_sent_twice() -> None:
+    # Stored before these names were refused: ours are sent, theirs left out, whatever the case.
+    headers = request_headers(
+        static_headers={
+            "Accept-Encoding": "gzip",
+            "Webhook-Signature": "v1,forged",
+            "USER-AGENT": "partner",
+            "X-Partner": "p",
+            "x-partner": "q",
+        },
+        message_id="m",
+        timestamp=utc_now(),
+        signature="v1,abc",
+    )
+
+    names = [name.lower() for name in headers]
+    assert len(names) == len(set(names))
+    assert headers["accept-encoding"] == "identity"
+    assert headers["webhook-signature"] == "v1,abc"
+    assert "user-agent" not in names  # the client's own User-Agent is sent
+    assert headers["X-Partner"] == "p"
+
+
 def test_secrets_are_whsec_and_random() -> None:
     secrets = {generate_secret() for _ in range(20)}
 

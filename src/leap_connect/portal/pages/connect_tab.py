@@ -16,13 +16,21 @@ from leap_connect.models import ConnectFlow
 from leap_connect.portal import service
 from leap_connect.portal.auth import PortalCaller
 from leap_connect.portal.deps import PortalCallerDep
-from leap_connect.portal.pages.layout import PageRouter, form_text, form_texts, render
+from leap_connect.portal.pages.layout import PREFIX, PageRouter, form_text, form_texts, render
 from leap_connect.portal.service import LinkInvalid, UploadUnreadable
 
 router = PageRouter()
 
-# Uploads past the portal's own limit get a page saying so; far past it, a bare 413.
+BULK_UPLOAD_PATH = "/connect/links/bulk"
+BULK_DOWNLOAD_PATH = "/connect/links/bulk/download"
+# The one limit on these two requests (the app's default is 1 MiB): a CSV past the portal's own
+# 2 MiB gets the bulk page saying so, and a request past 6 MiB the error page. The download posts
+# back every Reference ID of the upload, form-encoded, which can be larger than the file was.
 MAX_UPLOAD_REQUEST_BYTES = 3 * service.MAX_UPLOAD_BYTES
+BODY_LIMITS = {
+    f"{PREFIX}{BULK_UPLOAD_PATH}": MAX_UPLOAD_REQUEST_BYTES,
+    f"{PREFIX}{BULK_DOWNLOAD_PATH}": MAX_UPLOAD_REQUEST_BYTES,
+}
 SHOWN_REJECTED_ROWS = 1000
 
 
@@ -87,7 +95,7 @@ async def bulk_links_page(
     return render(request, caller, "portal/bulk_links.html", _builder_values(flows, flow))
 
 
-@router.post("/connect/links/bulk", max_body_size=MAX_UPLOAD_REQUEST_BYTES)
+@router.post(BULK_UPLOAD_PATH)
 async def upload_bulk_links(
     request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
@@ -123,7 +131,7 @@ async def upload_bulk_links(
     )
 
 
-@router.post("/connect/links/bulk/download", max_body_size=MAX_UPLOAD_REQUEST_BYTES)
+@router.post(BULK_DOWNLOAD_PATH)
 async def download_bulk_links(
     request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
