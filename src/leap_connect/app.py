@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,6 +34,7 @@ from leap_connect.kit.pages import error_page, error_response, is_api_path
 from leap_connect.kit.problems import LeapConnectError, problem_response
 from leap_connect.kit.security import SecurityHeadersMiddleware
 from leap_connect.kit.templating import PACKAGE_DIR
+from leap_connect.kit.text import displayable
 from leap_connect.meters.api import router as meters_api
 from leap_connect.meters.webhooks_api import router as utilityapi_webhooks_router
 from leap_connect.ops.api import admission_of
@@ -161,10 +162,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        # A message or a dict key in `loc` may quote a lone surrogate the caller sent, which
+        # nothing can encode: write it as an escape so the answer is a 422, not a 500.
         errors = [
             {
-                "field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
-                "message": item.get("msg", "invalid"),
+                "field": displayable(
+                    ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+                ),
+                "message": displayable(str(item.get("msg", "invalid"))),
             }
             for item in error.errors()
         ]
@@ -190,17 +195,53 @@ def _install_error_handlers(app: FastAPI) -> None:
     # Every pooled connection busy for pool_timeout (30 s): overloaded, so "try again", not a 500.
     @app.exception_handler(PoolTimeoutError)
     async def database_unavailable(request: Request, error: Exception) -> Response:
+        if refused_text(error):
+            # Text the database cannot store (a NUL, an unencodable character) that slipped past
+            # validation: the caller's mistake, not an outage, so no Retry-After and no alert.
+            log.warning("database_refused_text", error=type(error).__name__)
+            return error_response(request, 400, "Bad request", REFUSED_TEXT)
         log.warning("database_unavailable", error=type(error).__name__)
         detail = "The service is briefly unavailable. Please try again in a few seconds."
         return error_response(
             request, 503, "Service unavailable", detail, headers={"Retry-After": "5"}
         )
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable_text(request: Request, error: UnicodeEncodeError) -> Response:
+        log.warning("unencodable_text", error=type(error).__name__)
+        return error_response(request, 400, "Bad request", REFUSED_TEXT)
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         log.exception("unhandled_error", error=type(error).__name__)
         detail = "Something went wrong on our side. It has been logged; please try again."
         return error_response(request, 500, "Internal server error", detail)
+
+
+REFUSED_TEXT = "The request holds text that cannot be stored: a NUL, control or invalid character."
+
+# What PostgreSQL (through asyncpg) says when text holds a NUL or a character it cannot encode.
+_REFUSED_TEXT_ERRORS = ("CharacterNotInRepertoireError", "UntranslatableCharacterError")
+_REFUSED_TEXT_MESSAGES = ("invalid byte sequence", "unsupported unicode escape sequence")
+
+
+def refused_text(error: BaseException) -> bool:
+    """Whether a database error is its refusing the text it was given, not its being down."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UnicodeEncodeError) or type(current).__name__ in (
+            _REFUSED_TEXT_ERRORS
+        ):
+            return True
+        # The wrapper's text quotes the statement's parameters, which the caller chose.
+        if not isinstance(current, StatementError) and any(
+            message in str(current) for message in _REFUSED_TEXT_MESSAGES
+        ):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
 
 
 _STATUS_TITLES = {

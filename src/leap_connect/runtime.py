@@ -15,6 +15,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leap_connect.db import create_engine, create_sessionmaker
+from leap_connect.kit.broadcast import BROADCAST_SESSION_KEY, Broadcast
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.kit.observability import Metrics
@@ -41,6 +42,8 @@ class Runtime:
     metrics: Metrics
     # Per API key; tests may put a stricter one in.
     api_limiter: RateLimiter
+    # Messages to the other processes (through LEAP_CONNECT_REDIS_URL); without it, none leave.
+    broadcast: Broadcast
     _kept: dict[type, object] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -70,16 +73,22 @@ class Runtime:
     async def close(self) -> None:
         """Release the kept objects, then the database pool: the process is done with both."""
         await self.release()
+        await self.broadcast.aclose()
         await self.engine.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     http = HttpClientFactory(timeout=settings.http_timeout_seconds)
+    broadcast = Broadcast(settings.redis_url)
+    sessionmaker = create_sessionmaker(engine)
+    # A service that must tell the other processes of what it commits (a revoked API key) finds
+    # the broadcast on its session, as it finds the database there.
+    sessionmaker.configure(info={BROADCAST_SESSION_KEY: broadcast})
     return Runtime(
         settings=settings,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         read_sessionmaker=create_sessionmaker(
             engine.execution_options(isolation_level="AUTOCOMMIT")
         ),
@@ -88,4 +97,5 @@ def build_runtime(settings: Settings) -> Runtime:
         connectors=build_connectors(settings, http),
         metrics=Metrics(),
         api_limiter=RateLimiter.from_settings(RateLimitSettings()),
+        broadcast=broadcast,
     )

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     request_header_timeout_seconds: float = Field(default=10.0, gt=0)
     # When set, /metrics answers only `Authorization: Bearer <token>`; unset, production hides it.
     metrics_token: SecretStr | None = None
+    # Addresses or networks (comma-separated) of the proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto `serve` believes; empty: none, the client is the socket's peer.
+    forwarded_allow_ips: str = ""
+    # `redis://…` shared by every process: revoked API keys are announced through it, and it is
+    # the rate limits' store unless LEAP_CONNECT_RATE_LIMIT_STORAGE_URI names another.
+    redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     encryption_keys: SecretStr = SecretStr(DEVELOPMENT_ENCRYPTION_KEY)

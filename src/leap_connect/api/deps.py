@@ -12,7 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from leap_connect.db import transaction
 from leap_connect.deps import RuntimeDep
 from leap_connect.kit.problems import Forbidden, TooManyRequests, Unauthorized
-from leap_connect.organizations.service import authenticate_api_key, recently_verified_api_key
+from leap_connect.organizations.service import (
+    authenticate_api_key,
+    listen_for_revoked_api_keys,
+    recently_verified_api_key,
+)
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lc_live_…`")
 
@@ -42,6 +46,8 @@ async def get_api_caller(
     token = credentials.credentials
     api_key = recently_verified_api_key(runtime.secret_key, token)
     if api_key is None:
+        # Keys are remembered only here, so a process listens from its first lookup on.
+        await listen_for_revoked_api_keys(runtime.broadcast)
         # A transaction of its own (not the request's session, which a call that finds the key
         # verified never opens): the key's last use is recorded whatever the call does next.
         async with transaction(runtime.sessionmaker) as session:

@@ -63,7 +63,10 @@ def serve(
         http=cast("type[asyncio.Protocol]", protocol),
         timeout_keep_alive=timeout_keep_alive,
         limit_concurrency=limit_concurrency,
-        proxy_headers=True,
+        # Only named proxies may say who the client is: anyone else could pick their own address
+        # (and with it their rate-limit key). uvicorn's own default would trust 127.0.0.1.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         access_log=False,
     )
 

@@ -21,6 +21,7 @@ from leap_connect.connect.schemas import (
 )
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH
+from leap_connect.kit.text import Text
 
 router = APIRouter(prefix="/v2/connect", tags=["Connect"])
 
@@ -81,7 +82,7 @@ async def list_connect_sessions(
     session: SessionDep,
     runtime: RuntimeDep,
     partner_reference: Annotated[
-        str | None,
+        Text | None,
         Query(
             min_length=1,
             max_length=REF_ID_MAX_LENGTH,
@@ -93,7 +94,7 @@ async def list_connect_sessions(
         UtcDateTime | None, Query(description="Sessions changed after this time (ISO 8601).")
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = MAX_PAGE_SIZE,
-    page_token: Annotated[str | None, Query(max_length=1000)] = None,
+    page_token: Annotated[Text | None, Query(max_length=1000)] = None,
 ) -> ConnectSessionPage:
     return await statuses.list_connect_sessions(
         session,

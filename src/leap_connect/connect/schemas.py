@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH
+from leap_connect.kit.text import RequestModel
 from leap_connect.models import ConnectFlow, ConnectSession, UtilityAuthorization
 from leap_connect.utilities.registry import UTILITY_IDS
 
@@ -108,7 +109,7 @@ class FlowList(BaseModel):
     flows: list[FlowOut]
 
 
-class LinkRequest(BaseModel):
+class LinkRequest(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

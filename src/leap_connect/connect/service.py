@@ -21,6 +21,7 @@ from leap_connect.esign import service as esign
 from leap_connect.kit.crypto import Encryptor, keyed_hash, sign
 from leap_connect.kit.link_rules import LinkError
 from leap_connect.kit.problems import LeapConnectError, NotFound
+from leap_connect.kit.text import text_problem
 from leap_connect.meters import repository as meters_repository
 from leap_connect.models import (
     ConnectFlow,
@@ -145,14 +146,18 @@ def read_customer_form(flow: ConnectFlow, form: Mapping[str, str]) -> CustomerDe
         errors["customer_name"] = "Enter your full name."
     elif len(name) > MAX_NAME_LENGTH:
         errors["customer_name"] = f"Your name can be at most {MAX_NAME_LENGTH} characters."
+    elif problem := text_problem(name, "Your name", name=True):
+        errors["customer_name"] = problem
     email = form.get("customer_email", "").strip()
-    if not EMAIL.match(email) or len(email) > 320:
+    if not EMAIL.match(email) or len(email) > 320 or text_problem(email):
         errors["customer_email"] = "Enter an e-mail address like name@example.com."
     company = form.get("company_name", "").strip() or None
     if customer_type == "commercial" and not company:
         errors["company_name"] = "Enter your company's name."
     elif company and len(company) > MAX_NAME_LENGTH:
         errors["company_name"] = f"The company name can be at most {MAX_NAME_LENGTH} characters."
+    elif company and (problem := text_problem(company, "The company name", name=True)):
+        errors["company_name"] = problem
     if errors:
         raise CustomerFormInvalid(errors)
     return CustomerDetails(

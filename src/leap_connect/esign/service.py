@@ -4,7 +4,6 @@ flow's documents and their versions, and agreements as partners see them."""
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from leap_connect.esign.documents import DocumentProblem, TermsText
 from leap_connect.esign.schemas import AgreementOut, agreement_out
 from leap_connect.kit.crypto import Encryptor, sha256_hex
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
+from leap_connect.kit.text import text_problem
 from leap_connect.meters import repository as meters_repository
 from leap_connect.models import (
     Agreement,
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from leap_connect.esign import pdf, signing
 
 MAX_SIGNER_TEXT = 200
-# Zero-width joiners are part of some scripts' spelling; every other control or format character
-# (bidirectional overrides especially) could make a name look other than it is.
-_ALLOWED_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
 
 
 class DocumentChanged(Conflict):
@@ -106,12 +103,7 @@ class SignatureFormInvalid(Exception):
 def _text_problem(value: str, what: str) -> str | None:
     if len(value) > MAX_SIGNER_TEXT:
         return f"{what} can be at most {MAX_SIGNER_TEXT} characters."
-    for character in value:
-        if unicodedata.category(character)[0] == "C" and character not in (
-            _ALLOWED_FORMAT_CHARACTERS
-        ):
-            return f"{what} cannot contain control or formatting characters."
-    return None
+    return text_problem(value, what, name=True)
 
 
 def read_signature_form(form: Mapping[str, str], *, commercial: bool) -> SignatureDetails:

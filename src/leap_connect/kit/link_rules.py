@@ -51,4 +51,6 @@ def _describe(character: str) -> str:
     code = ord(character)
     if code < 0x20 or code == 0x7F:
         return f"a control character (U+{code:04X})"
+    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate cannot be quoted: nothing can encode it
+        return f"a lone surrogate (U+{code:04X}), which is not a character"
     return f'"{character}" (U+{code:04X}), which is not ASCII'

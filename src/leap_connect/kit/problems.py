@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from leap_connect.kit.text import displayable
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -89,7 +91,20 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+    return JSONResponse(
+        _encodable(body), status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE
+    )
+
+
+def _encodable(value: Any) -> Any:
+    """`value` with every string made encodable: a message may quote what the caller sent."""
+    if isinstance(value, str):
+        return displayable(value)
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    return value
 
 
 def _slug(title: str) -> str:

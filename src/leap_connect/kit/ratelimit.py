@@ -9,7 +9,7 @@ import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = structlog.get_logger("leap_connect.ratelimit")
@@ -20,15 +20,21 @@ DEFAULT_API_RATE_LIMIT = "1200/minute"
 class RateLimitSettings(BaseSettings):
     """`LEAP_CONNECT_API_RATE_LIMIT` (e.g. `20/second;1200/minute`) and where counts are kept.
 
-    The default store is this process's memory; with several `serve` processes, point
-    `LEAP_CONNECT_RATE_LIMIT_STORAGE_URI` at a shared store (`redis://…`, `memcached://…`) so
-    they count together.
+    The default store is this process's memory, or `LEAP_CONNECT_REDIS_URL` when set; with
+    several `serve` processes, the store must be shared (`redis://…`) so they count together.
     """
 
     model_config = SettingsConfigDict(env_prefix="LEAP_CONNECT_", extra="ignore")
 
     api_rate_limit: str = DEFAULT_API_RATE_LIMIT
-    rate_limit_storage_uri: str = "memory://"
+    rate_limit_storage_uri: str = ""
+    redis_url: str | None = None
+
+    @model_validator(mode="after")
+    def _store_defaults_to_redis(self) -> RateLimitSettings:
+        if not self.rate_limit_storage_uri:
+            self.rate_limit_storage_uri = self.redis_url or "memory://"
+        return self
 
     @field_validator("api_rate_limit")
     @classmethod
@@ -49,7 +55,9 @@ class RateLimiter:
     def __init__(self, limit: str, storage_uri: str = "memory://", *, exact: bool = False) -> None:
         self.items: list[RateLimitItem] = parse_many(limit)
         scheme = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
-        storage = storage_from_string(scheme)
+        # `limits` talks to Redis with coredis by default; redis-py is the one Redis client here.
+        options = {"implementation": "redispy"} if "redis" in scheme.split("://")[0] else {}
+        storage = storage_from_string(scheme, **options)
         self.strategy: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter = (
             MovingWindowRateLimiter(storage) if exact else SlidingWindowCounterRateLimiter(storage)
         )

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from leap_connect.api.params import UtcDateTime
 from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH
+from leap_connect.kit.text import RequestModel
 from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_ID, UTILITY_IDS
 
 
@@ -306,7 +307,7 @@ TransmissionRegion = Annotated[
 ]
 
 
-class MeterSearch(BaseModel):
+class MeterSearch(RequestModel):
     """Every filter is optional; given filters must all match. A list matches any of its values."""
 
     model_config = ConfigDict(
@@ -375,7 +376,7 @@ class MeterSearchPage(BaseModel):
 # --- partner references ----------------------------------------------------------------------
 
 
-class PartnerReferenceUpdate(BaseModel):
+class PartnerReferenceUpdate(RequestModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"partner_reference": "cust-123"}]}
     )
@@ -390,7 +391,7 @@ class PartnerReferenceUpdateItem(BaseModel):
     partner_reference: Annotated[str, WithJsonSchema(PARTNER_REFERENCE_SCHEMA)]
 
 
-class BulkPartnerReferenceUpdate(BaseModel):
+class BulkPartnerReferenceUpdate(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

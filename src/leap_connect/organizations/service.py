@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
+from leap_connect.kit.broadcast import BROADCAST_SESSION_KEY, Broadcast
 from leap_connect.kit.crypto import Encryptor, generate_token, keyed_hash, token_checksum_ok
 from leap_connect.kit.link_rules import RESERVED_NAMES, URL_NAME
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
@@ -147,16 +148,25 @@ async def create_api_key(
 
 
 def revoke_api_key(api_key: ApiKey) -> None:
-    """The key stops working when the revocation commits in this process, and within
-    `VERIFIED_KEY_SECONDS` in other processes (they may have verified it just before)."""
+    """The key stops working when the revocation commits: at once in this process, as soon as the
+    message arrives in others sharing Redis (`LEAP_CONNECT_REDIS_URL`), and otherwise within
+    `VERIFIED_KEY_SECONDS` (they may have verified it just before)."""
     if api_key.revoked_at is None:
         api_key.revoked_at = utc_now()
     token_hmac = api_key.token_hmac
     verified_keys.forget(token_hmac)
     session = object_session(api_key)
     if session is not None:
-        # A call verified between now and the commit would read the key as still valid.
-        event.listen(session, "after_commit", lambda _: verified_keys.forget(token_hmac), once=True)
+        broadcast = session.info.get(BROADCAST_SESSION_KEY)
+
+        def committed(_: object) -> None:
+            # A call verified between now and the commit would read the key as still valid; and
+            # another process told before the commit could verify it again.
+            verified_keys.forget(token_hmac)
+            if isinstance(broadcast, Broadcast):
+                broadcast.publish(REVOKED_API_KEYS_CHANNEL, token_hmac)
+
+        event.listen(session, "after_commit", committed, once=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +180,8 @@ class VerifiedApiKey:
 
 # Each API call looked its key up in the database: a query of its own, as costly as a search.
 VERIFIED_KEY_SECONDS = 5.0
+# Each revocation's key HMAC, to every process sharing Redis.
+REVOKED_API_KEYS_CHANNEL = "leap_connect:revoked_api_keys"
 
 
 class VerifiedKeys:
@@ -209,8 +221,18 @@ class VerifiedKeys:
         self.revocations += 1
         self._entries.pop(token_hmac, None)
 
+    def forget_all(self) -> None:
+        """After a revocation may have been missed (the messages from other processes stopped)."""
+        self.revocations += 1
+        self._entries.clear()
+
 
 verified_keys = VerifiedKeys()
+
+
+async def listen_for_revoked_api_keys(broadcast: Broadcast) -> None:
+    """Forget keys revoked in other processes as soon as they say so (before remembering any)."""
+    await broadcast.listen(REVOKED_API_KEYS_CHANNEL, verified_keys.forget, verified_keys.forget_all)
 
 
 def recently_verified_api_key(secret_key: str, token: str) -> VerifiedApiKey | None:

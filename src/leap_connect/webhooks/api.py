@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from leap_connect.api.deps import WebhooksManage
 from leap_connect.deps import RuntimeDep, SessionDep
+from leap_connect.kit.text import Text
 from leap_connect.webhooks import service
 from leap_connect.webhooks.schemas import (
     DeliveryList,
@@ -155,7 +156,7 @@ async def list_webhook_deliveries(
     session: SessionDep,
     runtime: RuntimeDep,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
-    page_token: Annotated[str | None, Query(max_length=1000)] = None,
+    page_token: Annotated[Text | None, Query(max_length=1000)] = None,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> DeliveryList:
     return await service.list_deliveries(

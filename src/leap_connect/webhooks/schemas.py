@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator
 
+from leap_connect.kit.text import RequestModel
 from leap_connect.webhooks.delivery import RESERVED_HEADERS
 from leap_connect.webhooks.events import EVENT_TYPES
 
@@ -29,7 +30,7 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 MAX_STATIC_HEADERS = 20
 
 
-class WebhookEndpointIn(BaseModel):
+class WebhookEndpointIn(RequestModel):
     """What a partner sets on an endpoint: on creation, and in full on every PUT."""
 
     url: str = Field(

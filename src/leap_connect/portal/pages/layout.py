@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from leap_connect.kit.templating import templates
+from leap_connect.kit.text import text_problem
 from leap_connect.portal.auth import PortalCaller
 from leap_connect.portal.deps import require_admin
 
@@ -30,11 +32,27 @@ class Tab:
 TABS: list[Tab] = []
 
 
+def plain_query(request: Request) -> None:
+    """Every query parameter (a filter, a flow) passes `text_problem` before any query sees it.
+
+    PostgreSQL refuses a NUL; refused here, it is the error page naming the parameter.
+    """
+    errors = [
+        {"type": "value_error", "loc": ("query", name), "msg": problem}
+        for name, value in request.query_params.multi_items()
+        if (problem := text_problem(value, "The value"))
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
 class PageRouter(APIRouter):
     """The routes of one module of `portal/pages/`, under /portal, with the tabs it defines."""
 
     def __init__(self) -> None:
-        super().__init__(prefix=PREFIX, include_in_schema=False)
+        super().__init__(
+            prefix=PREFIX, include_in_schema=False, dependencies=[Depends(plain_query)]
+        )
         self.tabs: list[Tab] = []
 
     def tab(

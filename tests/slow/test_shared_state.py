@@ -1,0 +1,132 @@
+"""Two `serve` processes and a worker on one PostgreSQL and one Redis count and forget alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import lxml.html
+import pytest
+import redis
+
+from leap_connect.db import create_engine, create_sessionmaker
+from leap_connect.kit.crypto import Encryptor
+from leap_connect.organizations.service import create_api_key, create_user
+from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_SECRET_KEY
+from tests.slow.conftest import log_tail
+from tests.support.factories import create_partner
+from tests.support.server import leap_connect_server, running
+
+pytestmark = pytest.mark.slow
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+ADMIN_EMAIL = "admin@acme.example"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip(f"needs Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+async def seed(database_url: str) -> dict[str, tuple[uuid.UUID, str]]:
+    """The `acme` partner, its admin, and two API keys by name: (id, token)."""
+    engine = create_engine(database_url)
+    try:
+        sessionmaker = create_sessionmaker(engine)
+        partner = await create_partner((sessionmaker, Encryptor(DEVELOPMENT_ENCRYPTION_KEY)))
+        keys = {}
+        async with sessionmaker() as session, session.begin():
+            await create_user(
+                session,
+                organization=partner.organization,
+                email=ADMIN_EMAIL,
+                password=PASSWORD,
+                role="admin",
+            )
+            for name in ("counted", "revoked"):
+                issued = await create_api_key(
+                    session,
+                    DEVELOPMENT_SECRET_KEY,
+                    organization=partner.organization,
+                    scopes=["webhooks:manage"],
+                )
+                keys[name] = (issued.api_key.id, issued.token)
+        return keys
+    finally:
+        await engine.dispose()
+
+
+async def list_webhooks(base_url: str, token: str) -> int:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as api:
+        response = await api.get("/v2/webhooks", headers={"Authorization": f"Bearer {token}"})
+        return response.status_code
+
+
+def csrf_of(html: str) -> str:
+    [token] = lxml.html.fromstring(html).xpath("//input[@name='csrf_token']/@value")[:1]
+    return str(token)
+
+
+async def revoke_in_portal(base_url: str, api_key_id: uuid.UUID) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as portal:
+        page = await portal.get("/portal/sign-in")
+        signed_in = await portal.post(
+            "/portal/sign-in",
+            data={"email": ADMIN_EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = await portal.get("/portal/developers")
+        revoked = await portal.post(
+            f"/portal/developers/api-keys/{api_key_id}/revoke",
+            data={"csrf_token": csrf_of(page.text)},
+        )
+        assert revoked.status_code == 303, revoked.text
+
+
+async def test_two_serve_processes_share_rate_limits_and_revocations_through_redis(
+    pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    keys = await seed(pg_url)
+    env = {
+        "LEAP_CONNECT_REDIS_URL": redis_url,
+        "LEAP_CONNECT_API_RATE_LIMIT": "5/minute",
+    }
+    with (
+        leap_connect_server(pg_url, tmp_path, env) as a,
+        leap_connect_server(pg_url, tmp_path, env) as b,
+        running(
+            ["worker", "--poll-seconds", "0.2"],
+            env={
+                "LEAP_CONNECT_DATABASE_URL": pg_url,
+                "LEAP_CONNECT_DATA_DIR": str(tmp_path),
+                "LEAP_CONNECT_LOG_LEVEL": "WARNING",
+                **env,
+            },
+            health_url=f"{a}/healthz",
+            log_path=tmp_path / "worker.log",
+        ),
+    ):
+        # Five a minute in all: three calls to each process, and the sixth is refused.
+        _, counted = keys["counted"]
+        statuses = [await list_webhooks(server, counted) for server in (a, a, a, b, b, b)]
+        assert statuses == [200] * 5 + [429], log_tail(tmp_path)
+
+        # B has just verified the key, and would trust it for 5 s without a word from A.
+        revoked_id, revoked = keys["revoked"]
+        assert await list_webhooks(b, revoked) == 200
+        await revoke_in_portal(a, revoked_id)
+        revoked_at = time.monotonic()
+        # Polled every 0.2 s: five calls a minute leave room for those of the first second.
+        while (status := await list_webhooks(b, revoked)) != 401:
+            waited = time.monotonic() - revoked_at
+            assert status == 200 and waited < 1, (status, waited, log_tail(tmp_path))
+            await asyncio.sleep(0.2)
+        assert await list_webhooks(a, revoked) == 401
