@@ -23,6 +23,8 @@ from leap_connect.models import Base
 from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
 from tests.support import reference_data
+from tests.support.browser import Browser
+from tests.support.factories import Partner, create_partner
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 BASE_URL = "http://testserver"
@@ -145,3 +147,16 @@ async def standalone_db(database_url: str) -> AsyncIterator[AsyncSession]:
     async with create_sessionmaker(engine)() as session:
         yield session
     await engine.dispose()
+
+
+@pytest.fixture
+async def partner(runtime: Runtime) -> Partner:
+    """`acme` with its flow `ca-homes`, as most journey tests start (modules may have their own)."""
+    return await create_partner(runtime)
+
+
+@pytest.fixture
+def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
+    """A customer's browser; the app's calls to the sandbox utilities stay in process."""
+    runtime.http.transport = httpx.ASGITransport(app=app)
+    return Browser(client)

@@ -7,27 +7,15 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from leap_connect.models import Meter, UtilityAuthorization, utc_now
 from leap_connect.runtime import Runtime
 from tests.support.browser import Browser, Page
-from tests.support.factories import RESIDENTIAL_DETAILS, Partner, create_partner
+from tests.support.factories import RESIDENTIAL_DETAILS, Partner
 
 DETAILS = RESIDENTIAL_DETAILS
-
-
-@pytest.fixture
-async def partner(runtime: Runtime) -> Partner:
-    return await create_partner(runtime)
-
-
-@pytest.fixture
-def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
-    runtime.http.transport = httpx.ASGITransport(app=app)
-    return Browser(client)
 
 
 async def go_to_utility(browser: Browser, utility_id: str = "pge", ref_id: str = "cust-1") -> Page:

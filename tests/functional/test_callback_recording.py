@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -24,20 +23,9 @@ from leap_connect.settings import Settings
 from tests.conftest import BASE_URL
 from tests.functional.test_callback import attempts, callback_url, meter_count
 from tests.support.browser import Browser
-from tests.support.factories import Partner, create_partner
+from tests.support.factories import Partner
 
 ALREADY_USED = "already used"
-
-
-@pytest.fixture
-async def partner(runtime: Runtime) -> Partner:
-    return await create_partner(runtime)
-
-
-@pytest.fixture
-def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
-    runtime.http.transport = httpx.ASGITransport(app=app)
-    return Browser(client)
 
 
 class ProcessKilled(BaseException):

@@ -7,27 +7,13 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.kit.crypto import sign
 from leap_connect.models import ConnectionReference, ConnectSession, Meter, UtilityAuthorization
 from leap_connect.runtime import Runtime
 from tests.support.browser import Browser, Page
-from tests.support.factories import THANK_YOU_URL, Partner, create_partner
-
-
-@pytest.fixture
-async def partner(runtime: Runtime) -> Partner:
-    return await create_partner(runtime)
-
-
-@pytest.fixture
-def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
-    # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    runtime.http.transport = httpx.ASGITransport(app=app)
-    return Browser(client)
+from tests.support.factories import THANK_YOU_URL, Partner
 
 
 async def connect_utility(

@@ -15,11 +15,6 @@ DETAILS = RESIDENTIAL_DETAILS
 
 
 @pytest.fixture
-async def partner(runtime: Runtime) -> Partner:
-    return await create_partner(runtime)
-
-
-@pytest.fixture
 def browser(client: httpx.AsyncClient) -> Browser:
     return Browser(client)
 

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import insert
 
 from leap_connect.models import (
@@ -161,13 +160,6 @@ async def seed_meters(
 
 
 # --- meters from real journeys through the in-process sandbox ----------------------------------
-
-
-@pytest.fixture
-def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
-    # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    runtime.http.transport = httpx.ASGITransport(app=app)
-    return Browser(client)
 
 
 async def connect_meters(

@@ -6,10 +6,8 @@ import io
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import httpx
 import pypdf
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.esign.documents import TermsText, read_terms_text
@@ -78,13 +76,6 @@ async def partner(runtime: Runtime) -> Partner:
     partner = await create_partner(runtime)
     await put_terms(runtime, partner.flow, commercial_terms())
     return partner
-
-
-@pytest.fixture
-def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
-    # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    runtime.http.transport = httpx.ASGITransport(app=app)
-    return Browser(client)
 
 
 async def issue_api_key(runtime: Runtime, partner: Partner, scopes: Sequence[str]) -> str:

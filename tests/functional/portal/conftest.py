@@ -12,7 +12,7 @@ from leap_connect.models import User
 from leap_connect.organizations.service import create_user
 from leap_connect.runtime import Runtime
 from tests.support.browser import Page
-from tests.support.factories import Partner, create_partner
+from tests.support.factories import Partner
 
 PASSWORD = "correct horse battery staple"
 ADMIN_EMAIL = "admin@acme.example"
@@ -24,11 +24,6 @@ async def add_user(runtime: Runtime, partner: Partner, email: str, role: str) ->
         return await create_user(
             session, organization=partner.organization, email=email, password=PASSWORD, role=role
         )
-
-
-@pytest.fixture
-async def partner(runtime: Runtime) -> Partner:
-    return await create_partner(runtime)
 
 
 @pytest.fixture

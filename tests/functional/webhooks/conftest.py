@@ -22,7 +22,7 @@ from leap_connect.settings import Settings
 from leap_connect.webhooks.events import EVENT_TYPES, record_event
 from tests.conftest import BASE_URL
 from tests.functional.webhooks.receiver import Receiver, running_receiver
-from tests.support.factories import Partner, create_partner
+from tests.support.factories import Partner
 
 # Retries in tests come after 50 ms instead of 5 s ... 10 h; the schedule is the same length.
 FAST_RETRIES = (0.05,) * 7
@@ -46,11 +46,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def receiver() -> Iterator[Receiver]:
     with running_receiver() as started:
         yield started
-
-
-@pytest.fixture
-async def partner(runtime: Runtime) -> Partner:
-    return await create_partner(runtime)
 
 
 async def api_key_for(

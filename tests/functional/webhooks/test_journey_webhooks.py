@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from leap_connect.jobs.worker import Worker
@@ -17,13 +15,6 @@ from tests.functional.webhooks.conftest import all_settled, create_endpoint
 from tests.functional.webhooks.receiver import Receiver
 from tests.support.browser import Browser
 from tests.support.factories import Partner
-
-
-@pytest.fixture
-def browser(app: FastAPI, client: httpx.AsyncClient, runtime: Runtime) -> Browser:
-    # Server-to-server calls (token exchange, ESPI feeds) reach the in-process sandbox.
-    runtime.http.transport = httpx.ASGITransport(app=app)
-    return Browser(client)
 
 
 def summary(event: dict[str, Any]) -> tuple[str, str]:
