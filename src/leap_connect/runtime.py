@@ -15,7 +15,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from leap_connect.db import create_engine, create_sessionmaker
-from leap_connect.kit.broadcast import BROADCAST_SESSION_KEY, Broadcast
+from leap_connect.kit.broadcast import Broadcast
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.kit.observability import Metrics
@@ -80,15 +80,10 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     http = HttpClientFactory(timeout=settings.http_timeout_seconds)
-    broadcast = Broadcast(settings.redis_url)
-    sessionmaker = create_sessionmaker(engine)
-    # A service that must tell the other processes of what it commits (a revoked API key) finds
-    # the broadcast on its session, as it finds the database there.
-    sessionmaker.configure(info={BROADCAST_SESSION_KEY: broadcast})
     return Runtime(
         settings=settings,
         engine=engine,
-        sessionmaker=sessionmaker,
+        sessionmaker=create_sessionmaker(engine),
         read_sessionmaker=create_sessionmaker(
             engine.execution_options(isolation_level="AUTOCOMMIT")
         ),
@@ -97,5 +92,5 @@ def build_runtime(settings: Settings) -> Runtime:
         connectors=build_connectors(settings, http),
         metrics=Metrics(),
         api_limiter=RateLimiter.from_settings(RateLimitSettings()),
-        broadcast=broadcast,
+        broadcast=Broadcast(settings.redis_url),
     )

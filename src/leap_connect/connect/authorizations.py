@@ -58,12 +58,15 @@ async def next_step_for_utility(
     utility_id: str,
 ) -> str:
     """Where a customer who chose `utility_id` goes: the terms first when the flow signs them
-    first and some are unsigned, otherwise the utility."""
+    first and some are unsigned, otherwise the utility; with no utility chosen, the session page,
+    which offers them."""
     terms_first = await terms.terms_before_authorization_url(
         session, connect_session, flow, utility_id
     )
     if terms_first:
         return terms_first
+    if not utility_id:
+        return f"/connect/sessions/{connect_session.id}"
     return await begin_authorization(
         session,
         connect_session=connect_session,

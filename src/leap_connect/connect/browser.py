@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
@@ -20,6 +23,16 @@ def browser_of(request: Request, runtime: Runtime) -> str | None:
 def binding_of(runtime: Runtime, browser: str | None) -> str | None:
     """What a connect session stores to know its browser again (None: no cookie, no session)."""
     return service.browser_binding(runtime.secret_key, browser) if browser else None
+
+
+async def session_view_of(
+    request: Request, session: AsyncSession, runtime: Runtime, connect_session_id: uuid.UUID
+) -> service.SessionView:
+    """The connect session a page names, if it belongs to this browser (NotFound otherwise)."""
+    browser = browser_of(request, runtime)
+    return await service.load_session_view(
+        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
+    )
 
 
 def csrf_for(runtime: Runtime, browser: str | None) -> str:

@@ -12,7 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from leap_connect.connect import authorizations, service, terms
-from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
+from leap_connect.connect.browser import (
+    binding_of,
+    browser_of,
+    checked_form,
+    csrf_for,
+    session_view_of,
+)
 from leap_connect.connect.link_opens import count_link_open
 from leap_connect.connect.link_targets import link_target_cache
 from leap_connect.connect.service import CustomerFormInvalid, JourneyRefused, Landing
@@ -58,9 +64,7 @@ async def session_page(
     request: Request, connect_session_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     browser = browser_of(request, runtime)
-    view = await service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
-    )
+    view = await session_view_of(request, session, runtime, connect_session_id)
     return _render_session(request, runtime, view, browser)
 
 
@@ -70,9 +74,7 @@ async def session_action(
 ) -> Response:
     browser = browser_of(request, runtime)
     form = await checked_form(request, runtime, browser)
-    view = await service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
-    )
+    view = await session_view_of(request, session, runtime, connect_session_id)
     if view.connect_session.status in ("COMPLETED", "CLOSED") and form.get("action") != "continue":
         raise JourneyRefused(
             "This sign-up is finished. Open the link you were given to start again."
@@ -211,16 +213,6 @@ async def landing_submit(
         details=details,
     )
     utility_id = values.get("utility_id", "").strip().lower()
-    if not utility_id:
-        # Terms signed first still come first; otherwise the session page offers the utilities.
-        terms_first = await terms.terms_before_authorization_url(
-            session, connect_session, landing.flow, utility_id
-        )
-        return (
-            RedirectResponse(terms_first, status_code=303)
-            if terms_first
-            else _to_session(connect_session.id)
-        )
     url = await authorizations.next_step_for_utility(
         session, runtime, connect_session=connect_session, flow=landing.flow, utility_id=utility_id
     )

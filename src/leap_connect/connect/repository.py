@@ -48,30 +48,25 @@ async def list_flows(session: AsyncSession, organization_id: uuid.UUID) -> list[
     return list(result.scalars())
 
 
-async def lock_connect_session(
-    session: AsyncSession, connect_session_id: uuid.UUID
-) -> ConnectSession | None:
-    """The session row, locked until the transaction ends (PostgreSQL; SQLite has one writer),
-    so a double-clicked Sign records one agreement."""
-    result = await session.execute(
-        select(ConnectSession)
-        .where(ConnectSession.id == connect_session_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
-
-
 async def get_connect_session_with_flow(
-    session: AsyncSession, connect_session_id: uuid.UUID
+    session: AsyncSession, connect_session_id: uuid.UUID, *, lock: bool = False
 ) -> tuple[ConnectSession, ConnectFlow, Organization] | None:
-    """The session with its flow and organization, in one round trip: every page reads all three."""
-    result = await session.execute(
+    """The session with its flow and organization, in one round trip: every page reads all three.
+
+    With `lock`, the session's row stays locked until the transaction ends (PostgreSQL; SQLite
+    has one writer), so a double-clicked Sign records one agreement.
+    """
+    statement = (
         select(ConnectSession, ConnectFlow, Organization)
         .join(ConnectFlow, ConnectFlow.id == ConnectSession.flow_id)
         .join(Organization, Organization.id == ConnectSession.organization_id)
         .where(ConnectSession.id == connect_session_id)
     )
+    if lock:
+        statement = statement.with_for_update(of=ConnectSession).execution_options(
+            populate_existing=True
+        )
+    result = await session.execute(statement)
     row = result.one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 

@@ -117,9 +117,8 @@ async def sign(
     encryptor: Encryptor,
 ) -> Agreement:
     """Sign one of the session's documents; a second click on Sign returns the first agreement."""
-    locked = await repository.lock_connect_session(session, connect_session_id)
-    found = await repository.get_connect_session_with_flow(session, connect_session_id)
-    if locked is None or found is None:
+    found = await repository.get_connect_session_with_flow(session, connect_session_id, lock=True)
+    if found is None:
         raise NotFound("We could not find this sign-up. Please open the link you were given again.")
     connect_session, flow, organization = found
     if connect_session.status in FINISHED_STATUSES:

@@ -13,7 +13,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leap_connect.connect import service as connect_service
 from leap_connect.connect import terms
-from leap_connect.connect.browser import binding_of, browser_of, checked_form, csrf_for
+from leap_connect.connect.browser import (
+    browser_of,
+    checked_form,
+    csrf_for,
+    session_view_of,
+)
 from leap_connect.connect.terms import document_url, known_utility, terms_url
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.esign import service as esign
@@ -41,9 +46,7 @@ async def terms_overview(
 ) -> Response:
     """Every document to sign, what is signed, and the way on once all are."""
     browser = browser_of(request, runtime)
-    view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
-    )
+    view = await session_view_of(request, session, runtime, connect_session_id)
     step = await esign.load_terms_step(session, view.connect_session)
     if not step.documents:
         return RedirectResponse(f"/connect/sessions/{connect_session_id}", status_code=303)
@@ -85,9 +88,7 @@ async def document_page(
     utility_id: str | None = None,
 ) -> Response:
     browser = browser_of(request, runtime)
-    view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
-    )
+    view = await session_view_of(request, session, runtime, connect_session_id)
     step = await esign.load_terms_step(session, view.connect_session)
     return _render_document(
         request, runtime, view, step, slug, browser, next_utility_id=known_utility(utility_id)
@@ -105,9 +106,7 @@ async def sign(
     consented_at = utc_now()  # the consent box is ticked in this very submission
     browser = browser_of(request, runtime)
     form = await checked_form(request, runtime, browser)
-    view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
-    )
+    view = await session_view_of(request, session, runtime, connect_session_id)
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     next_utility_id = known_utility(values.get("next_utility_id"))
     connect_session = view.connect_session
@@ -169,10 +168,7 @@ async def signed_pdf(
     runtime: RuntimeDep,
 ) -> Response:
     """The signer's own copy, to keep (the ESIGN consent promises it)."""
-    browser = browser_of(request, runtime)
-    view = await connect_service.load_session_view(
-        session, connect_session_id=connect_session_id, binding=binding_of(runtime, browser)
-    )
+    view = await session_view_of(request, session, runtime, connect_session_id)
     agreement, document = await esign.signed_pdf_for_session(session, view.connect_session, slug)
     assert agreement.pdf is not None
     return Response(

@@ -14,8 +14,6 @@ log = structlog.get_logger("leap_connect.broadcast")
 # A process that cannot subscribe in this time goes on without: what it keeps expires anyway.
 SUBSCRIBE_WAIT_SECONDS = 2.0
 RECONNECT_SECONDS = 1.0
-# Where a process's sessions carry its `Broadcast` (`Session.info`).
-BROADCAST_SESSION_KEY = "leap_connect.broadcast"
 
 
 class Broadcast:

@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
-from leap_connect.kit.broadcast import BROADCAST_SESSION_KEY, Broadcast
+from leap_connect.kit.broadcast import Broadcast
 from leap_connect.kit.crypto import Encryptor, generate_token, keyed_hash, token_checksum_ok
 from leap_connect.kit.link_rules import RESERVED_NAMES, URL_NAME
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
@@ -147,7 +147,7 @@ async def create_api_key(
     return IssuedApiKey(api_key=api_key, token=token)
 
 
-def revoke_api_key(api_key: ApiKey) -> None:
+def revoke_api_key(api_key: ApiKey, broadcast: Broadcast) -> None:
     """The key stops working when the revocation commits: at once in this process, as soon as the
     message arrives in others sharing Redis (`LEAP_CONNECT_REDIS_URL`), and otherwise within
     `VERIFIED_KEY_SECONDS` (they may have verified it just before)."""
@@ -157,14 +157,12 @@ def revoke_api_key(api_key: ApiKey) -> None:
     verified_keys.forget(token_hmac)
     session = object_session(api_key)
     if session is not None:
-        broadcast = session.info.get(BROADCAST_SESSION_KEY)
 
         def committed(_: object) -> None:
             # A call verified between now and the commit would read the key as still valid; and
             # another process told before the commit could verify it again.
             verified_keys.forget(token_hmac)
-            if isinstance(broadcast, Broadcast):
-                broadcast.publish(REVOKED_API_KEYS_CHANNEL, token_hmac)
+            broadcast.publish(REVOKED_API_KEYS_CHANNEL, token_hmac)
 
         event.listen(session, "after_commit", committed, once=True)
 

@@ -13,6 +13,7 @@ from typing import get_args
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leap_connect.kit.broadcast import Broadcast
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.problems import NotFound, ValidationFailed
 from leap_connect.models import ApiKey, WebhookEndpoint
@@ -43,12 +44,12 @@ async def list_api_keys(session: AsyncSession, organization_id: uuid.UUID) -> li
 
 
 async def revoke_api_key(
-    session: AsyncSession, organization_id: uuid.UUID, api_key_id: uuid.UUID
+    session: AsyncSession, broadcast: Broadcast, organization_id: uuid.UUID, api_key_id: uuid.UUID
 ) -> None:
     api_key = await repository.get_api_key(session, organization_id, api_key_id)
     if api_key is None:
         raise NotFound("There is no API key with this ID.")
-    organizations_service.revoke_api_key(api_key)
+    organizations_service.revoke_api_key(api_key, broadcast)
 
 
 # --- webhook endpoints ----------------------------------------------------------------------------

@@ -87,11 +87,14 @@ async def create_api_key(
 
 @router.post("/developers/api-keys/{api_key_id}/revoke")
 async def revoke_api_key(
-    request: Request, api_key_id: str, caller: AdminDep, session: SessionDep
+    request: Request, api_key_id: str, caller: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     await checked_form(request, caller.csrf_token)
     await developer_settings.revoke_api_key(
-        session, caller.organization.id, insights.parse_uuid(api_key_id, "API key")
+        session,
+        runtime.broadcast,
+        caller.organization.id,
+        insights.parse_uuid(api_key_id, "API key"),
     )
     return RedirectResponse(DEVELOPERS_PATH, status_code=303)
 
