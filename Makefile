@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench browser clean
+.PHONY: run test test-slow lint bench bench-smoke browser screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,19 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
+# Every benchmark at a tiny size: it runs and prints its table (CI runs this; no figures).
+bench-smoke: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.smoke
+
 # Debian's Chromium for the end-to-end tests (Playwright drives it; it cannot download its own here).
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# Every end-to-end walk in Chromium, each page kept as a PNG under test-artifacts/e2e/ for review.
+screenshots: $(STAMP) browser
+	LEAP_CONNECT_REQUIRE_BROWSER=1 $(BIN)/pytest tests/e2e -q -p no:cacheprovider
+	@echo "Screenshots: test-artifacts/e2e/<test>/<NN>-<page>.png"
 
 clean:
 	rm -rf $(VENV) .leap-connect .pytest_cache .mypy_cache .ruff_cache

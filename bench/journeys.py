@@ -14,6 +14,11 @@ the next `--seconds` are counted.
 Prints a Markdown report: journeys per second, wall time of each HTTP step (p50/p99), CPU time per
 journey of every process involved (from /proc: the steadiest figure on a shared machine) and the
 server's peak resident memory (VmHWM). Targets (issue 9): 100 journeys/s, peak RSS under 200 MB.
+
+Before the load, `--profile` journeys (default 50) run one at a time, and for each of the server's
+steps the report gives its mean server CPU (from /proc, in clock ticks of 10 ms, so only the mean
+over many journeys means anything) and its exact number of SQL statements (the server's
+`leap_connect_database_statements_total`, read from /metrics around each request).
 """
 
 from __future__ import annotations
@@ -128,6 +133,7 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)
+    profile: dict[str, StepCost] = field(default_factory=dict)
 
 
 async def load(
@@ -192,6 +198,78 @@ async def load(
     return run
 
 
+@dataclass
+class StepCost:
+    requests: int = 0
+    cpu_seconds: float = 0.0
+    statements: float = 0.0
+
+
+async def profile_steps(
+    app_base: str, sandbox: str, serve_pid: int, journeys: int
+) -> dict[str, StepCost]:
+    """Journeys one at a time: the server's CPU and SQL statements for each of its steps."""
+    costs: dict[str, StepCost] = defaultdict(StepCost)
+    before: dict[str, float] = {}
+    async with httpx.AsyncClient(base_url=app_base, timeout=30) as operator:
+
+        async def statements_so_far() -> float:
+            for line in (await operator.get("/metrics")).text.splitlines():
+                if line.startswith("leap_connect_database_statements_total "):
+                    return float(line.split()[1])
+            raise RuntimeError("the server's /metrics has no statement count")
+
+        async def started(request: httpx.Request) -> None:
+            if str(request.url).startswith(app_base):
+                before["statements"] = await statements_so_far()
+                before["cpu"] = cpu_seconds(serve_pid)
+
+        async def answered(response: httpx.Response) -> None:
+            if not str(response.request.url).startswith(app_base):
+                return
+            await response.aread()
+            cpu = cpu_seconds(serve_pid) - before["cpu"]
+            cost = costs[step_name(response, app_base)]
+            cost.requests += 1
+            cost.cpu_seconds += cpu
+            cost.statements += await statements_so_far() - before["statements"]
+
+        hooks = {"request": [started], "response": [answered]}
+        for number in range(journeys):
+            reference = f"profile-{number}"
+            async with httpx.AsyncClient(
+                base_url=app_base, timeout=60, event_hooks=hooks
+            ) as client:
+                await journey(client, sandbox, reference, username=f"residential+{reference}")
+    return costs
+
+
+def profile_table(costs: dict[str, StepCost], journeys: int) -> list[str]:
+    lines = [
+        "",
+        f"Each step of the server, {journeys} journeys one at a time (mean per request):",
+        "",
+        "| step | requests | server CPU ms | SQL statements |",
+        "|---|---|---|---|",
+    ]
+    total_cpu = total_statements = 0.0
+    for name in STEP_ORDER + sorted(set(costs) - set(STEP_ORDER)):
+        cost = costs.get(name)
+        if cost is None or not cost.requests:
+            continue
+        total_cpu += cost.cpu_seconds
+        total_statements += cost.statements
+        lines.append(
+            f"| {name} | {cost.requests} | {cost.cpu_seconds / cost.requests * 1000:.1f} | "
+            f"{cost.statements / cost.requests:.1f} |"
+        )
+    lines.append(
+        f"| **a journey** | {journeys} | **{total_cpu / journeys * 1000:.1f}** | "
+        f"**{total_statements / journeys:.1f}** |"
+    )
+    return lines
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
@@ -251,6 +329,8 @@ def report(run: Run, options: argparse.Namespace) -> str:
                 f"| {name} | {where} | {len(timings):,} | {statistics.median(timings):.1f} | "
                 f"{percentile(timings, 0.99):.1f} | {statistics.fmean(timings):.1f} |"
             )
+    if run.profile:
+        lines += profile_table(run.profile, options.profile)
     if run.failures:
         lines += ["", "First failures:", *(f"- {failure}" for failure in run.failures[:5])]
     return "\n".join(lines)
@@ -261,6 +341,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument(
+        "--profile", type=int, default=50, help="journeys one at a time, for the cost of each step"
+    )
     options = parser.parse_args()
     url = asyncio.run(prepare_database())
     token = asyncio.run(seed(url))
@@ -293,8 +376,14 @@ def main() -> None:
             f"serve pid {serve.pid}, sandbox pid {processes['sandbox utility']}, logs in {folder}",
             file=sys.stderr,
         )
+        profile = (
+            asyncio.run(profile_steps(app_base, sandbox, serve.pid, options.profile))
+            if options.profile
+            else {}
+        )
         start_rss = memory_mib(serve.pid, "VmRSS")
         run = asyncio.run(load(app_base, sandbox, url, options, processes))
+        run.profile = profile
         run.memory = {
             "start": start_rss,
             "end": memory_mib(serve.pid, "VmRSS"),

@@ -34,7 +34,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from leap_connect.db import create_engine, create_sessionmaker, is_sqlite, transaction
-from leap_connect.jobs.worker import Worker
+from leap_connect.jobs.worker import Worker, in_process_worker
 from leap_connect.kit.crypto import Encryptor
 from leap_connect.kit.observability import configure_logging
 from leap_connect.meters.schemas import MeterOut
@@ -223,20 +223,19 @@ def rss_mib() -> float:
 @contextlib.asynccontextmanager
 async def running_worker(settings: Settings, concurrency: int) -> AsyncIterator[Worker]:
     runtime = build_runtime(settings)
-    worker = Worker(
-        runtime, lease=timedelta(seconds=60), poll_interval=0.05, batch_size=concurrency
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
     try:
-        yield worker
+        async with in_process_worker(
+            runtime, lease=timedelta(seconds=60), poll_interval=0.05, batch_size=concurrency
+        ) as worker:
+            yield worker
     finally:
-        stop.set()
-        await task
         await runtime.close()
 
 
-async def drain(settings: Settings, total: int, concurrency: int, every: float) -> list[Sample]:
+async def drain(
+    settings: Settings, total: int, concurrency: int, every: float
+) -> tuple[list[Sample], float]:
+    """The samples taken while the worker drained the backlog, and its CPU ms per delivery."""
     counter_engine = create_engine(settings.resolved_database_url)
     count_delivered = select(func.count()).where(WebhookDelivery.status == "SUCCEEDED")
     samples = [Sample(0.0, 0, 0.0, rss_mib(), os.getloadavg()[0])]
@@ -259,13 +258,8 @@ async def drain(settings: Settings, total: int, concurrency: int, every: float) 
             )
     cpu_ended = os.times()
     user, system = cpu_ended.user - cpu_started.user, cpu_ended.system - cpu_started.system
-    print(
-        f"worker process CPU: {user:.1f} s user + {system:.1f} s system, "
-        f"{(user + system) / total * 1000:.2f} ms per delivery",
-        flush=True,
-    )
     await counter_engine.dispose()
-    return samples
+    return samples, (user + system) / total * 1000
 
 
 def describe_machine() -> str:
@@ -297,19 +291,21 @@ async def main(arguments: argparse.Namespace) -> None:
         await queue_backlog(settings, url, arguments.deliveries, arguments.endpoints)
         queued_in = time.perf_counter() - queue_started
         print(f"queued {arguments.deliveries} deliveries in {queued_in:.1f} s", flush=True)
-        samples = await drain(
+        samples, cpu_ms = await drain(
             settings, arguments.deliveries, arguments.concurrency, arguments.sample_seconds
         )
     elapsed = samples[-1].seconds
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss = [sample.rss_mib for sample in samples[1:]]
     loads = [sample.load for sample in samples]
-    print()
     total = arguments.deliveries
-    print(f"delivered {total} in {elapsed:.1f} s: {total / elapsed:.0f}/s")
-    print(f"load average (1 min) while draining: {min(loads):.1f} to {max(loads):.1f}")
+    print()
+    print("| deliveries | seconds | per second | worker CPU per delivery | load average | RSS |")
+    print("|---|---|---|---|---|---|")
     print(
-        f"RSS while draining: min {min(rss):.1f} MiB, max {max(rss):.1f} MiB; peak {peak:.1f} MiB"
+        f"| {total:,} | {elapsed:.1f} | {total / elapsed:.0f} | {cpu_ms:.2f} ms "
+        f"| {min(loads):.1f}–{max(loads):.1f} "
+        f"| {min(rss):.0f}–{max(rss):.0f} MiB (peak {peak:.0f} MiB) |"
     )
 
 

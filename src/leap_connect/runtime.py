@@ -80,6 +80,8 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings.resolved_database_url, pool=settings.database_pool)
     http = HttpClientFactory(timeout=settings.http_timeout_seconds)
+    metrics = Metrics()
+    metrics.count_statements(engine)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -90,7 +92,7 @@ def build_runtime(settings: Settings) -> Runtime:
         encryptor=Encryptor(settings.encryption_keys.get_secret_value()),
         http=http,
         connectors=build_connectors(settings, http),
-        metrics=Metrics(),
+        metrics=metrics,
         api_limiter=RateLimiter.from_settings(RateLimitSettings()),
         broadcast=Broadcast(settings.redis_url),
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import shutil
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,7 @@ from leap_connect.db import create_engine, create_sessionmaker
 from leap_connect.migrations import runner
 from leap_connect.models import ConnectionReference, ConnectSession, Meter, UtilityAuthorization
 from tests.conftest import TEST_DATABASE_URL, create_postgres_database, drop_postgres_database
+from tests.support.server import free_port
 
 
 def env_int(name: str, default: int) -> int:
@@ -77,3 +83,60 @@ def assert_consistent(
 
 def log_tail(directory: Path) -> str:
     return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(directory.glob("*.log")))
+
+
+PG_BIN = Path(os.environ.get("LEAP_CONNECT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster on a free port, run as the `postgres` user when root."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.data = directory / "data"
+        self.port = free_port()
+
+    def _run(self, *args: str) -> None:
+        command = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def init(self) -> None:
+        self.directory.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        log = str(self.directory / "postgres.log")
+        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-o", options, "-l", log)
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+
+async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL binaries in {PG_BIN}")
+    started = Cluster(Path(f"/tmp/leap-connect-pg-{os.getpid()}-{free_port()}"))
+    started.init()
+    started.start()
+    try:
+        yield started
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            started.stop()
+        shutil.rmtree(started.directory, ignore_errors=True)

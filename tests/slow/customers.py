@@ -31,6 +31,7 @@ class Seen:
     retry_after: str | None
     seconds: float
     at: float  # time.monotonic() when the answer came
+    says: str = ""  # what an error page said to the customer
 
 
 @dataclass
@@ -97,6 +98,10 @@ class Customers:
             retry_after = response.headers.get("retry-after")
             now = time.monotonic()
             elapsed = now - request.extensions["started"]
+            says = ""
+            if response.status_code >= 400:
+                await response.aread()
+                says = response.text
             record.seen.append(
                 Seen(
                     journey_step(request.method, request.url.path),
@@ -104,6 +109,7 @@ class Customers:
                     retry_after,
                     elapsed,
                     now,
+                    says,
                 )
             )
             if response.status_code >= 400 and not (response.status_code == 503 and retry_after):

@@ -7,20 +7,15 @@ within 5 s of PostgreSQL coming back, and every stored record is one a customer'
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from leap_connect.migrations import runner
 from tests.conftest import _admin_execute
-from tests.slow.conftest import assert_consistent, env_int, log_tail, stored
+from tests.slow.conftest import Cluster, assert_consistent, env_int, log_tail, stored, until
 from tests.slow.customers import Customers, assert_accounted_for
 from tests.support.journeys import seed
 from tests.support.sandbox import pge_variables, sandbox_process
@@ -30,46 +25,6 @@ pytestmark = pytest.mark.slow
 
 # The load test's customers (LEAP_CONNECT_SLOW_LOAD_CUSTOMERS) keep going through the restart.
 CUSTOMERS = env_int("LEAP_CONNECT_SLOW_LOAD_CUSTOMERS", 200)
-PG_BIN = Path(os.environ.get("LEAP_CONNECT_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-class Cluster:
-    """A throwaway PostgreSQL cluster on a free port, run as the `postgres` user when root."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.data = directory / "data"
-        self.port = free_port()
-
-    def _run(self, *args: str) -> None:
-        command = [str(PG_BIN / args[0]), *args[1:]]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def init(self) -> None:
-        self.directory.mkdir(parents=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
-        log = str(self.directory / "postgres.log")
-        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-o", options, "-l", log)
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
-
-    def url(self, database: str) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
-
-
-async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
 
 
 # Steps that read or write the database on every request (the landing page may come from a cache).
@@ -84,21 +39,6 @@ def served_after(customers: Customers, moment: float) -> list[float]:
         for seen in record.seen
         if seen.status < 400 and seen.step in NEEDS_DATABASE and seen.at - seen.seconds > moment
     ]
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"no PostgreSQL binaries in {PG_BIN}")
-    started = Cluster(Path(f"/tmp/leap-connect-pg-{os.getpid()}-{free_port()}"))
-    started.init()
-    started.start()
-    try:
-        yield started
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            started.stop()
-        shutil.rmtree(started.directory, ignore_errors=True)
 
 
 async def test_database_restart_under_load_answers_503_recovers_and_loses_nothing(

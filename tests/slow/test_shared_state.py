@@ -1,10 +1,14 @@
-"""Two `serve` processes and a worker on one PostgreSQL and one Redis count and forget alike."""
+"""Two `serve` processes and a worker on one PostgreSQL and one Redis count and forget alike,
+and keep serving when Redis stops answering."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +22,7 @@ from leap_connect.organizations.service import create_api_key, create_user
 from leap_connect.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_SECRET_KEY
 from tests.slow.conftest import log_tail
 from tests.support.factories import create_partner
-from tests.support.server import leap_connect_server, running
+from tests.support.server import free_port, leap_connect_server, running
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +40,10 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-async def seed(database_url: str) -> dict[str, tuple[uuid.UUID, str]]:
-    """The `acme` partner, its admin, and two API keys by name: (id, token)."""
+async def seed(
+    database_url: str, names: tuple[str, ...] = ("counted", "revoked")
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """The `acme` partner, its admin, and an API key for each name: (id, token)."""
     engine = create_engine(database_url)
     try:
         sessionmaker = create_sessionmaker(engine)
@@ -51,7 +57,7 @@ async def seed(database_url: str) -> dict[str, tuple[uuid.UUID, str]]:
                 password=PASSWORD,
                 role="admin",
             )
-            for name in ("counted", "revoked"):
+            for name in names:
                 issued = await create_api_key(
                     session,
                     DEVELOPMENT_SECRET_KEY,
@@ -130,3 +136,99 @@ async def test_two_serve_processes_share_rate_limits_and_revocations_through_red
             assert status == 200 and waited < 1, (status, waited, log_tail(tmp_path))
             await asyncio.sleep(0.2)
         assert await list_webhooks(a, revoked) == 401
+
+
+class RedisServer:
+    """A Redis of the test's own on a free port, which it can stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        options += ["--appendonly", "no", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(
+            ["redis-server", *options],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+                return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process and server.process.poll() is None:
+            server.stop()
+
+
+async def refused_within(server: str, token: str, seconds: float) -> float:
+    """Poll the key on `server` until it is refused; how long that took."""
+    started = time.monotonic()
+    while (status := await list_webhooks(server, token)) != 401:
+        waited = time.monotonic() - started
+        assert status == 200 and waited < seconds, (status, waited)
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
+async def test_redis_stopping_fails_open_and_its_return_restores_shared_limits(
+    pg_url: str, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    keys = await seed(pg_url, ("counted", "during", "after"))
+    env = {"LEAP_CONNECT_REDIS_URL": own_redis.url, "LEAP_CONNECT_API_RATE_LIMIT": "5/minute"}
+    with (
+        leap_connect_server(pg_url, tmp_path, env) as a,
+        leap_connect_server(pg_url, tmp_path, env) as b,
+    ):
+        _, counted = keys["counted"]
+        _, during = keys["during"]
+        assert await list_webhooks(b, during) == 200  # B subscribes, and remembers this key
+        own_redis.stop()
+
+        # No shared count: every call is served, none refused and none a 5xx.
+        statuses = [await list_webhooks(server, counted) for server in (a, b) * 5]
+        assert statuses == [200] * 10, log_tail(tmp_path)
+        # A revocation cannot be announced, but B lost its subscription and so forgot every key
+        # it had verified (it may have missed a revocation): at the latest its 5 s are up.
+        during_id, _ = keys["during"]
+        await revoke_in_portal(a, during_id)
+        waited = await refused_within(b, during, 7)
+        print(f"\nRedis down: the revoked key was refused by B after {waited:.1f} s")
+
+        own_redis.start()  # empty, as Redis without persistence comes back
+        after_id, after = keys["after"]
+        # Each process subscribes again within a second or two of Redis answering.
+        await asyncio.sleep(3)
+        assert await list_webhooks(b, after) == 200
+        await revoke_in_portal(a, after_id)
+        waited = await refused_within(b, after, 1)
+        print(f"Redis back: after {waited:.2f} s")
+        # And the limit is shared again: five calls in all, then 429.
+        statuses = [await list_webhooks(server, counted) for server in (a, a, a, b, b, b)]
+        assert statuses == [200] * 5 + [429], log_tail(tmp_path)
+    logs = log_tail(tmp_path)
+    assert "rate_limit_store_unavailable" in logs

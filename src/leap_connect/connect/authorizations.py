@@ -46,7 +46,7 @@ RECORD_JOB_KIND = "connect.record_authorization"
 RECORD_GRACE = timedelta(seconds=30)
 RECORD_MAX_ATTEMPTS = 30  # retried with backoff up to an hour apart: about a day
 # Waits between tries of keeping a grant: the one write that nothing could redo once it is lost.
-KEEP_RETRY_DELAYS = (0.1, 0.5, 2.0)
+KEEP_RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0)
 
 
 async def next_step_for_utility(

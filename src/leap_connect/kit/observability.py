@@ -12,6 +12,8 @@ from typing import Any, Literal, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -81,6 +83,20 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.database_statements = Counter(
+            "leap_connect_database_statements_total",
+            "SQL statements this process sent to the database.",
+            registry=self.registry,
+        )
+
+    def count_statements(self, engine: AsyncEngine) -> None:
+        """Count every statement sent through `engine` (the journey benchmark reads it per step)."""
+        counter = self.database_statements
+
+        def sent(*_: object) -> None:
+            counter.inc()
+
+        event.listen(engine.sync_engine, "before_cursor_execute", sent)
 
 
 class RequestContextMiddleware:

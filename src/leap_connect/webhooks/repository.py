@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.kit.pagination import Position
@@ -26,6 +27,7 @@ FAILED = "FAILED"
 
 
 NOT_DELETED = WebhookEndpoint.deleted_at.is_(None)
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a NOWAIT lock that is held
 
 
 async def list_endpoints(
@@ -261,6 +263,30 @@ async def lock_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
     await session.execute(
         select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id).with_for_update()
     )
+
+
+async def try_lock_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> bool:
+    """`lock_endpoint` if no transaction holds the endpoint now, else False at once.
+
+    Waiting is no answer for a busy endpoint: events keep sharing it, each new one may share it
+    while an earlier one still does, and a waiting lock holds up everything queued behind it (a
+    partner's DELETE of the endpoint, for one).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await lock_endpoint(session, endpoint_id)
+        return True
+    try:
+        async with session.begin_nested():
+            await session.execute(
+                select(WebhookEndpoint.id)
+                .where(WebhookEndpoint.id == endpoint_id)
+                .with_for_update(nowait=True)
+            )
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

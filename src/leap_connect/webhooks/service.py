@@ -52,6 +52,8 @@ ROTATION_WINDOW = timedelta(hours=24)
 FAILING_LIMIT = timedelta(days=3)
 # Endpoints whose plain headers one run of `webhooks.encrypt_headers` encrypts.
 ENCRYPT_BATCH = 500
+# How soon a delivery job that found its endpoint busy with new events runs again.
+BUSY_ENDPOINT_LOOKS_AGAIN = timedelta(seconds=1)
 
 
 def generate_secret() -> str:
@@ -451,10 +453,13 @@ async def next_run_at(session: AsyncSession, endpoint_id: uuid.UUID) -> datetime
     """When the endpoint's delivery job should run next: its soonest pending delivery, if any.
 
     Asked last in the job's transaction, holding the endpoint until commit: a transaction that
-    queued a delivery while the job ran has committed by then (see `schedule_deliveries`). An
+    queued a delivery while the job ran has committed by then (see `schedule_deliveries`). While
+    events are being recorded for the endpoint it cannot be held, so the job looks again in a
+    moment instead of waiting; a delivery they add is then due, or brings that run forward. An
     endpoint deleted while the job ran is removed by its next run, at once.
     """
-    await repository.lock_endpoint(session, endpoint_id)
+    if not await repository.try_lock_endpoint(session, endpoint_id):
+        return utc_now() + BUSY_ENDPOINT_LOOKS_AGAIN
     if await repository.is_deleted(session, endpoint_id):
         return utc_now()
     return await repository.next_attempt_at(session, endpoint_id)

@@ -11,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from leap_connect.jobs.worker import Worker
-from leap_connect.models import Job, WebhookDelivery, WebhookEndpoint
+from leap_connect.models import Job, WebhookDelivery, WebhookEndpoint, utc_now
 from leap_connect.runtime import Runtime
+from leap_connect.webhooks import service
+from leap_connect.webhooks.events import record_event
+from tests.conftest import TEST_DATABASE_URL
 from tests.functional.webhooks.conftest import (
     all_settled,
     create_endpoint,
@@ -130,3 +135,33 @@ async def only_stored(runtime: Runtime, *endpoint_ids: str) -> bool:
             .where(WebhookDelivery.endpoint_id.not_in(kept))
         )
     return endpoints == len(kept) and elsewhere == 0
+
+
+async def test_an_endpoint_busy_with_new_events_holds_up_neither_its_job_nor_its_deletion(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, runtime: Runtime, partner: Partner
+) -> None:
+    """Under a steady stream of events some transaction always shares the endpoint. The delivery
+    job used to wait for a moment when none did, which may never come, and a partner's DELETE
+    queued behind that wait until its client gave up."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("row locks: PostgreSQL only (SQLite's writes take turns)")
+    endpoint = await create_endpoint(api, receiver, event_types=["meter.updated"])
+    endpoint_id = uuid.UUID(endpoint["webhook_endpoint_id"])
+    async with runtime.sessionmaker() as recording, recording.begin():
+        await record_event(
+            recording,
+            organization_id=partner.organization.id,
+            event_type="meter.updated",
+            payload={"meter": {"meter_id": "m-busy"}},
+        )  # not committed yet: the endpoint is shared by this transaction
+        async with runtime.sessionmaker() as job, job.begin():
+            before = utc_now()
+            next_run = await asyncio.wait_for(service.next_run_at(job, endpoint_id), timeout=5)
+        assert next_run is not None and next_run - before <= timedelta(seconds=2)
+        # The deletion waits only for this event's own job row, not for a queue of lockers.
+        deletion = asyncio.create_task(api.delete(f"/v2/webhooks/{endpoint_id}"))
+        await asyncio.sleep(0.2)
+    deleted = await asyncio.wait_for(deletion, timeout=5)
+    assert deleted.status_code == 204
+    # The event committed with a delivery for the endpoint: the endpoint and its log still go.
+    await eventually(lambda: only_stored(runtime), "the endpoint and its log are removed")
