@@ -45,6 +45,7 @@ browser:
 
 # Every end-to-end walk in Chromium, each page kept as a PNG under test-artifacts/e2e/ for review.
 screenshots: $(STAMP) browser
+	rm -rf test-artifacts/e2e
 	LEAP_CONNECT_REQUIRE_BROWSER=1 $(BIN)/pytest tests/e2e -q -p no:cacheprovider
 	@echo "Screenshots: test-artifacts/e2e/<test>/<NN>-<page>.png"
 

@@ -18,13 +18,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from leap_connect import __version__
 from leap_connect.api.docs_pages import router as docs_api
 from leap_connect.connect.api import router as connect_api
+from leap_connect.connect.branding import (
+    customer_error_page,
+    customer_words,
+    is_customer_path,
+    owner_of_path,
+)
 from leap_connect.connect.link_opens import saving_link_opens
 from leap_connect.connect.pages import any_link_router, landing_router
 from leap_connect.connect.pages import router as journey_router
 from leap_connect.connect.terms_pages import router as terms_router
+from leap_connect.connect.utility_start_pages import router as utility_start_router
 from leap_connect.esign.api import router as agreements_api
 from leap_connect.kit.admission import AdmissionMiddleware
 from leap_connect.kit.body_limit import RequestBodyMiddleware
+from leap_connect.kit.i18n import N_, LanguageMiddleware
 from leap_connect.kit.observability import (
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
@@ -79,8 +87,8 @@ def create_app(
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
-    # Outermost last: request ID and metrics, security headers, the body read whole (so a slow
-    # client waits for no slot and holds none), the slots, then the 500 page.
+    # Outermost last: request ID and metrics, security headers, the customer's language, the body
+    # read whole (so a slow client waits for no slot and holds none), the slots, then the 500 page.
     app.add_middleware(UnhandledErrorMiddleware, handler=app.exception_handlers[Exception])
     app.add_middleware(AdmissionMiddleware, admission=admission_of(runtime))
     app.add_middleware(
@@ -89,6 +97,9 @@ def create_app(
         idle_timeout=settings.request_body_idle_timeout_seconds,
         max_bytes_by_path=PORTAL_BODY_LIMITS,
     )
+    app.add_middleware(
+        LanguageMiddleware, secure=not settings.is_development, translated=is_customer_path
+    )
     app.add_middleware(SecurityHeadersMiddleware, production=not settings.is_development)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     # The customer journey first: its landing page, for link names no other route can have (see
@@ -96,6 +107,7 @@ def create_app(
     app.include_router(landing_router)
     app.include_router(journey_router)
     app.include_router(terms_router)
+    app.include_router(utility_start_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "connect" / "static"), name="static")
     app.include_router(ops_router)
     for router in PARTNER_API_ROUTERS:
@@ -135,6 +147,14 @@ def _unknown_api_paths() -> APIRouter:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeapConnectError)
     async def expected_error(request: Request, error: LeapConnectError) -> Response:
+        if is_customer_path(request.url.path):
+            return await customer_error(
+                request,
+                error.status_code,
+                error.detail,
+                type_slug=error.type_slug,
+                headers=error.headers,
+            )
         return error_response(
             request,
             error.status_code,
@@ -149,6 +169,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         title = _STATUS_TITLES.get(error.status_code, "Error")
         detail = str(error.detail) if error.detail else title
+        if is_customer_path(request.url.path):
+            page_detail = _PAGE_MESSAGES.get(error.status_code, detail)
+            return await customer_error(
+                request, error.status_code, page_detail, headers=dict(error.headers or {})
+            )
         if error.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
             detail = API_NOT_FOUND  # no route has this path (a route's own 404 says more)
         return error_response(
@@ -177,6 +202,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             return problem_response(
                 422, "Validation failed", "The request is not valid.", errors=errors
             )
+        if is_customer_path(request.url.path):
+            # A customer's address that does not parse (a cut-off session ID) leads nowhere.
+            return await customer_error(request, 404, "")
         details = [f"{item['field']}: {item['message']}" for item in errors]
         return error_page(
             request,
@@ -199,9 +227,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             # Text the database cannot store (a NUL, an unencodable character) that slipped past
             # validation: the caller's mistake, not an outage, so no Retry-After and no alert.
             log.warning("database_refused_text", error=type(error).__name__)
+            if is_customer_path(request.url.path):
+                return await customer_error(request, 400, CUSTOMER_REFUSED_TEXT)
             return error_response(request, 400, "Bad request", REFUSED_TEXT)
         log.warning("database_unavailable", error=type(error).__name__)
         detail = "The service is briefly unavailable. Please try again in a few seconds."
+        if is_customer_path(request.url.path):  # no brand: the database is what is down
+            return await customer_error(
+                request, 503, detail, headers={"Retry-After": "5"}, find_partner=False
+            )
         return error_response(
             request, 503, "Service unavailable", detail, headers={"Retry-After": "5"}
         )
@@ -209,16 +243,50 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnicodeEncodeError)
     async def unencodable_text(request: Request, error: UnicodeEncodeError) -> Response:
         log.warning("unencodable_text", error=type(error).__name__)
+        if is_customer_path(request.url.path):
+            return await customer_error(request, 400, CUSTOMER_REFUSED_TEXT)
         return error_response(request, 400, "Bad request", REFUSED_TEXT)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         log.exception("unhandled_error", error=type(error).__name__)
         detail = "Something went wrong on our side. It has been logged; please try again."
+        if is_customer_path(request.url.path):
+            return await customer_error(request, 500, detail)
         return error_response(request, 500, "Internal server error", detail)
 
 
+async def customer_error(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    type_slug: str | None = None,
+    headers: dict[str, str] | None = None,
+    find_partner: bool = True,
+) -> Response:
+    """A journey error as its customer sees it: in the brand of the partner the address names,
+    in plain words (customer_words), with the way to contact the partner."""
+    owner = None
+    if find_partner:
+        owner = await owner_of_path(runtime_of_app(request.app).sessionmaker, request.url.path)
+    organization = owner.organization if owner else None
+    title, message = customer_words(
+        status,
+        detail,
+        type_slug=type_slug,
+        partner=organization.display_name if organization else None,
+    )
+    return customer_error_page(
+        request, status, title, message, organization=organization, headers=headers
+    )
+
+
 REFUSED_TEXT = "The request holds text that cannot be stored: a NUL, control or invalid character."
+CUSTOMER_REFUSED_TEXT = N_(
+    "Something you typed holds a character we cannot store. "
+    "Please check what you entered, then try again."
+)
 
 # What PostgreSQL (through asyncpg) says when text holds a NUL or a character it cannot encode.
 _REFUSED_TEXT_ERRORS = ("CharacterNotInRepertoireError", "UntranslatableCharacterError")
@@ -258,6 +326,6 @@ _STATUS_TITLES = {
 }
 
 _PAGE_MESSAGES = {
-    404: "We could not find this page. Please check the link you were given.",
-    405: "This page cannot be used that way.",
+    404: N_("We could not find this page. Please check the link you were given."),
+    405: N_("This page cannot be used that way."),
 }

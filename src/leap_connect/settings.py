@@ -32,6 +32,15 @@ class UtilitySettings(BaseModel):
     client_key: Path | None = None
     ca_bundle: Path | None = None
     scope: str | None = None
+    # The request profile (utilities/profiles.py): unset fields keep the utility's published
+    # defaults. `authorization_parameters` is `name=value&name=value`.
+    scope_format: Literal["espi", "auth_end_dates", "none"] | None = None
+    pkce: bool | None = None
+    authorization_parameters: str | None = None
+    token_auth: Literal["client_secret_basic", "client_secret_post"] | None = None
+    mutual_tls: bool | None = None
+    revocation: Literal["espi_authorization", "token"] | None = None
+    ends_previous_grant: bool | None = None
     form_url: str | None = None
     api_base_url: str | None = None
     api_token: SecretStr | None = None
@@ -86,6 +95,8 @@ class Settings(BaseSettings):
     sandbox: bool = False
     # How long the sandbox UtilityAPI takes to list an authorization's meters, as UtilityAPI does.
     sandbox_utilityapi_meters_delay_seconds: float = Field(default=5.0, ge=0, le=86400)
+    # How long its historical collection of a meter takes once asked for.
+    sandbox_utilityapi_collection_delay_seconds: float = Field(default=10.0, ge=0, le=86400)
     utilities: dict[str, UtilitySettings] = Field(default_factory=dict)
     http_timeout_seconds: float = 10.0
     log_level: str = "INFO"

@@ -103,7 +103,7 @@ def test_every_portal_page_passes_axe(server: str, page: Page, audit: Audit) -> 
     expect(page.get_by_role("heading", name="1 link ready")).to_be_visible()
     audit.check("bulk-links-with-skipped-rows")
 
-    for tab in ("meters", "sessions", "developers"):
+    for tab in ("meters", "sessions", "developers", "developers/activity"):
         page.goto(f"{base_url}/portal/{tab}")
         audit.check(tab)
     page.goto(f"{base_url}/portal/connect/links/new?flow=no-such-flow")

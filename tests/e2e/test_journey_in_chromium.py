@@ -133,7 +133,7 @@ def test_commercial_customer_connects_sce_and_sdge_in_chromium(
 
     expect(page.get_by_text("Required").first).to_be_visible()
     screenshots.take("session-one-connected")
-    page.get_by_role("button", name="Connect SDGE").click()
+    page.get_by_role("button", name="Connect SDG&E").click()
     sign_in_at_sandbox(page, screenshots, "commercial", "sdge")
 
     expect(page.get_by_text("Connected · 3 meters")).to_have_count(2)

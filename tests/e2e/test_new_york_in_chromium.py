@@ -111,7 +111,7 @@ def test_new_york_business_connects_coned_and_oru_and_the_meters_follow_in_chrom
     expect(page.get_by_text("Required").first).to_be_visible()
     screenshots.take("session-coned-connected")
 
-    page.get_by_role("button", name="Connect ORU").click()
+    page.get_by_role("button", name="Connect O&R").click()
     expect(page.get_by_role("heading", name="Share your O&R energy data")).to_be_visible()
     sign_in_at_sandbox(page, screenshots, "commercial", "oru")
     expect(page.get_by_role("button", name="Continue")).to_be_visible()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -169,8 +170,8 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
     nav.get_by_role("link", name="Developers").click()
     page.get_by_label("connect:read").check()
     page.get_by_role("button", name="Create API key").click()
-    expect(page.locator("#new-api-key")).to_contain_text("_")
-    page.get_by_label("URL").fill("https://partner.example/hooks")
+    expect(page.locator("#new-api-key")).to_have_value(re.compile("_"))
+    page.get_by_label("URL", exact=True).fill("https://partner.example/hooks")
     page.get_by_label("meter.partner_reference.updated").check()
     page.get_by_role("button", name="Add endpoint").click()
     expect(page.locator("#new-webhook-secret")).not_to_be_empty()
@@ -179,10 +180,10 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
     # Find a meter by the Reference ID and change its reference.
     nav.get_by_role("link", name="Meters").click()
     page.get_by_label("Reference ID").fill("portal-e2e 1")
-    page.get_by_label("Utility").select_option("pge")
+    page.get_by_label("Utility", exact=True).select_option("pge")
     page.get_by_role("button", name="Search").click()
-    page.get_by_role("link", name="portal-e2e 1").click()
-    expect(page.get_by_role("heading", name="Meter portal-e2e 1")).to_be_visible()
+    page.get_by_role("row").filter(has_text="portal-e2e 1").get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Ada Lovelace, meter", exact=False)).to_be_visible()
     page.get_by_label("Reference ID").fill("portal-e2e 2")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("The partner reference was changed.")
@@ -212,3 +213,114 @@ def test_partner_builds_a_link_in_the_portal_and_a_customer_finishes_the_journey
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     page.goto(f"{base_url}/portal/connect")
     expect(page.get_by_role("heading", name="Sign in to the partner portal")).to_be_visible()
+
+
+# --- every tab, at a desktop's size and a phone's, with axe-core finding nothing ----------------
+
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+async def customer_finishes_over_http(base_url: str, ref_id: str) -> None:
+    """A customer's journey over real HTTP, so the portal's tabs have a meter and a session."""
+    import httpx
+
+    from tests.functional.test_journey import connect_utility
+    from tests.support.browser import Browser as ScriptedBrowser
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        browser = ScriptedBrowser(client)
+        landing = await browser.open(f"/acme/ca-homes?requestedUtilities=pge&refId={ref_id}")
+        fields = {
+            "customer_type": "residential",
+            "customer_name": "Ada Lovelace",
+            "customer_email": "ada@example.com",
+        }
+        session_page = await connect_utility(browser, landing, "pge", "residential", fields)
+        finished = await browser.submit(session_page, button=("action", "continue"))
+        assert finished.response.status_code == 303, finished.text
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Every axe-core violation on the page as it stands, whatever its impact."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.wait_for_load_state("load")
+    results = Axe().run(page).response
+    return [
+        f"{v['id']} ({v['impact']}): " + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        for v in results["violations"]
+    ]
+
+
+def test_every_tab_at_desktop_and_phone_sizes_reads_well_and_axe_finds_nothing(
+    server: str, page: Page, screenshots: Screenshots
+) -> None:
+    base_url = server
+    run_async(customer_finishes_over_http(base_url, "walk-1"))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{base_url}/portal/sign-in")
+    page.get_by_label("E-mail").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Connect", exact=True)).to_be_visible()
+    page.goto(f"{base_url}/portal/developers")
+    page.get_by_label("connect:read").check()
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.get_by_role("button", name="Copy key")).to_be_visible()
+    page.get_by_label("URL", exact=True).fill("https://partner.example/hooks")
+    page.get_by_label("meter.created").check()
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_role("button", name="Copy secret")).to_be_visible()
+    page.goto(f"{base_url}/portal/meters")
+    meter_url = page.get_by_role("link", name="Ada Lovelace").get_attribute("href")
+    page.goto(f"{base_url}/portal/sessions")
+    session_url = page.locator("main a[href^='/portal/sessions/']").first.get_attribute("href")
+    page.goto(f"{base_url}/portal/developers")
+    endpoint_url = page.get_by_role(
+        "link", name="https://partner.example/hooks", exact=True
+    ).get_attribute("href")
+    pages = {
+        "connect": "/portal/connect",
+        "link-builder": "/portal/connect/links/new",
+        "meters": "/portal/meters",
+        "meter": meter_url,
+        "sessions": "/portal/sessions",
+        "session": session_url,
+        "developers": "/portal/developers",
+        "webhook-endpoint": endpoint_url,
+        "activity": "/portal/developers/activity",
+    }
+
+    found: dict[str, list[str]] = {}
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        for name, path in pages.items():
+            page.goto(f"{base_url}{path}")
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            found[f"{size}-{name}"] = axe_violations(page)
+            screenshots.take(f"{size}-{name}")
+            # Nothing sticks out sideways: the page never scrolls horizontally.
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+            tabs = page.get_by_role("navigation", name="Portal sections").get_by_role("link")
+            for index in range(tabs.count()):
+                box = tabs.nth(index).bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+        # A destructive action opens its panel, naming what stops working, before it acts.
+        page.goto(f"{base_url}/portal/developers")
+        page.locator("summary", has_text="Revoke").first.click()
+        expect(page.get_by_text("is refused from its next request")).to_be_visible()
+        found[f"{size}-revoke-asks-first"] = axe_violations(page)
+        screenshots.take(f"{size}-revoke-asks-first")
+
+        page.goto(f"{base_url}/portal/sessions")
+        label = page.locator(".funnel-label").first
+        assert float(label.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 14
+        show = page.get_by_role("button", name="Show").bounding_box()
+        chart = page.locator(".funnel-chart").bounding_box()
+        assert show is not None and chart is not None
+        assert show["y"] + show["height"] + 8 <= chart["y"], "the Show button touches the chart"
+
+    assert not any(found.values()), "\n".join(
+        f"{name}: {problem}" for name, problems in found.items() for problem in problems
+    )

@@ -138,7 +138,8 @@ async def test_customer_who_declines_is_told_and_can_retry_or_choose_another(
     assert parse_qs(urlsplit(url).query)["error"] == ["access_denied"]
     page = await browser.open(url)
     assert "You declined to share your data" in page.text
-    assert "Try PGE again" in page.text and "Choose another utility" in page.text
+    assert "Try PG&E again" in page.text and "Choose another utility" in page.text
+    assert "Acme Energy" in page.text  # the partner's page, not ours
     [attempt] = await attempts(runtime)
     assert (attempt.status, attempt.error_code) == ("FAILED", "access_denied")
 
@@ -151,8 +152,8 @@ async def test_utility_down_shows_a_retry_page_and_writes_no_meter(
 ) -> None:
     page = await browser.open(await callback_url(browser, username="utility-down"))
     assert page.status == 503
-    assert "is not answering right now" in page.text
-    assert "Try PGE again" in page.text
+    assert "PG&E is not answering right now" in page.text
+    assert "Try PG&E again" in page.text
     [attempt] = await attempts(runtime)
     assert (attempt.status, attempt.error_code) == ("FAILED", "utility_down")
     assert attempt.access_token_encrypted is None

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -20,6 +21,7 @@ from leap_connect.jobs.worker import Worker
 from leap_connect.models import Job, Meter, UtilityAuthorization, WebhookEvent, utc_now
 from leap_connect.runtime import Runtime
 from leap_connect.settings import Settings
+from leap_connect.utilities.connector import Grant
 from tests.conftest import BASE_URL
 from tests.functional.test_callback import attempts, callback_url, meter_count
 from tests.support.browser import Browser
@@ -211,3 +213,84 @@ async def test_a_database_hiccup_while_keeping_the_grant_is_tried_again(
     [attempt] = await attempts(runtime)
     assert attempt.status == "COMPLETED"
     assert await recording_jobs(runtime) == []  # recorded at once: the fall-back is withdrawn
+
+
+async def test_a_grant_that_cannot_be_kept_is_given_back_and_the_customer_asked_to_retry(
+    browser: Browser,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = await callback_url(browser)
+    monkeypatch.setattr(authorizations, "KEEP_RETRY_DELAYS", (0.0, 0.0))
+    original = repository.get_authorization_with_session
+    calls = 0
+
+    async def database_down(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise OperationalError("SELECT", {}, Exception("the database is down"))
+
+    connector = runtime.connectors["pge"]
+    given_back: list[Grant] = []
+    revoke = connector.revoke
+
+    async def spy(grant: Grant) -> None:
+        given_back.append(grant)
+        await revoke(grant)
+
+    monkeypatch.setattr(connector, "revoke", spy)
+    monkeypatch.setattr(repository, "get_authorization_with_session", database_down)
+    page = await browser.open(url)
+    monkeypatch.setattr(repository, "get_authorization_with_session", original)
+
+    assert page.status == 503
+    assert "try again" in page.text.lower()
+    assert calls == 3  # the first try and one after each delay
+    [grant] = given_back
+    assert grant.tokens is not None
+    # The utility no longer honours the grant: nothing is left there without its tokens here.
+    [attempt] = await attempts(runtime)
+    assert attempt.access_token_encrypted is None
+    refused = await client.post(
+        "/sandbox/pge/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": grant.tokens.refresh_token},
+        auth=("leap-connect-sandbox", "sandbox-secret"),
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
+
+
+async def test_a_grant_recorded_late_does_not_take_the_meter_from_a_newer_one(
+    app: FastAPI,
+    browser: Browser,
+    partner: Partner,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A customer's callback could not record its grant (the job will), and the customer, not
+    waiting, authorized again: when the job records the older grant, the meter stays with the
+    newer one, which stays active, and the older grant is the one ended."""
+    first_url = await callback_url(browser)
+    fail_meter_recording_once(
+        monkeypatch, OperationalError("INSERT INTO meters", {}, Exception("connection reset"))
+    )
+    assert "Finishing your connection" in (await browser.open(first_url)).text
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL
+    ) as other_client:
+        again = Browser(other_client)
+        assert "Connected · 1 meter" in (await again.open(await callback_url(again))).text
+    older, newer = await attempts(runtime)
+    assert (older.status, newer.status) == ("INITIATED", "COMPLETED")
+
+    await run_jobs(runtime)  # the older grant's recording, then whatever that queues
+    await run_jobs(runtime)
+
+    async with runtime.sessionmaker() as session:
+        [meter] = list(await session.scalars(select(Meter)))
+        older_now = await session.get(UtilityAuthorization, older.id)
+        newer_now = await session.get(UtilityAuthorization, newer.id)
+    assert meter.utility_authorization_id == newer.id
+    assert newer_now is not None and newer_now.status == "COMPLETED"
+    assert older_now is not None and older_now.status == "REVOKED"

@@ -11,7 +11,12 @@ from fastapi import FastAPI
 
 from leap_connect.models import utc_now
 from leap_connect.runtime import Runtime
-from leap_connect.utilities.connector import AuthorizationResult, AuthorizationStart, ConnectorError
+from leap_connect.utilities.connector import (
+    AuthorizationResult,
+    AuthorizationStart,
+    ConnectorError,
+    Grant,
+)
 from leap_connect.utilities.green_button import GreenButtonConnector
 
 REDIRECT_URI = "http://testserver/connect/callback/pge"
@@ -31,7 +36,9 @@ async def authorize(
     start = AuthorizationStart(state="s" * 43, code_verifier="v" * 64, redirect_uri=REDIRECT_URI)
     url = connector.authorization_url(start)
     query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
-    assert query["code_challenge_method"] == "S256" and query["state"] == start.state
+    # PG&E's profile: no PKCE, guest sign-in allowed.
+    assert "code_challenge" not in query and query["login"] == "guest"
+    assert query["state"] == start.state
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as customer:
         answer = await customer.post(
@@ -58,7 +65,11 @@ async def test_refresh_gives_a_new_access_token_that_reads_data(
         refreshed, meter.usage_point_uri, end - timedelta(days=1), end
     )
     assert len(intervals) == 24
-    assert all(interval.duration_seconds == 3600 and interval.kwh > 0 for interval in intervals)
+    assert all(
+        (interval.duration_seconds, interval.direction, interval.unit) == (3600, "delivered", "kWh")
+        and interval.value > 0
+        for interval in intervals
+    )
     assert intervals == sorted(intervals, key=lambda interval: interval.start)
 
 
@@ -67,12 +78,12 @@ async def test_revoked_tokens_no_longer_read_data(
 ) -> None:
     result = await authorize(app, connector, "residential")
     assert result.tokens is not None
-    await connector.revoke(result.tokens)
+    await connector.revoke(Grant(result.utility_authorization_ref, result.tokens))
     end = utc_now() - timedelta(days=2)
     with pytest.raises(ConnectorError) as refused:
         await connector.fetch_usage(
             result.tokens, result.meters[0].usage_point_uri or "", end - timedelta(days=1), end
         )
-    assert refused.value.code == "data_request_failed"
+    assert refused.value.code == "access_refused"
     with pytest.raises(ConnectorError):
         await connector.refresh(result.tokens)

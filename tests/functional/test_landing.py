@@ -45,18 +45,23 @@ async def test_ref_id_of_255_characters_works_end_to_end(
     assert stored == ref_id
 
 
-async def test_ref_id_of_256_characters_is_refused_with_its_length(
+async def test_ref_id_of_256_characters_is_refused_in_the_partners_words(
     browser: Browser, partner: Partner
 ) -> None:
     page = await browser.open(f"/acme/ca-homes?refId={'r' * 256}")
     assert page.status == 400
-    assert "refId is 256 characters long; the limit is 255." in page.text
+    assert "This link is not complete" in page.text
+    assert "Please open the link from Acme Energy again" in page.text
+    assert "refId" not in page.text and "255" not in page.text
 
 
-async def test_ref_id_with_non_ascii_is_refused(browser: Browser, partner: Partner) -> None:
-    page = await browser.open("/acme/ca-homes?refId=caf%C3%A9")
+async def test_ref_id_with_non_ascii_is_refused_without_quoting_it(
+    browser: Browser, partner: Partner
+) -> None:
+    page = await browser.open("/acme/ca-homes?refId=%E2%9C%93")
     assert page.status == 400
-    assert "printable ASCII" in page.text
+    assert "This link is not complete" in page.text
+    assert "U+" not in page.text and "✓" not in page.text and "ASCII" not in page.text
 
 
 async def test_percent_encoded_ref_id_is_decoded(
@@ -74,6 +79,7 @@ async def test_unknown_organization_is_a_404_page(browser: Browser, partner: Par
     assert page.status == 404
     assert page.response.headers["content-type"].startswith("text/html")
     assert "We could not find this partner" in page.text
+    assert "Questions? Contact the company that sent you the link." in page.text
 
 
 async def test_unknown_flow_is_a_404_page(browser: Browser, partner: Partner) -> None:
@@ -82,13 +88,14 @@ async def test_unknown_flow_is_a_404_page(browser: Browser, partner: Partner) ->
     assert "Acme Energy has no sign-up page at this address" in page.text
 
 
-async def test_unknown_utility_is_named_with_the_supported_ones(
+async def test_unknown_utility_is_refused_without_listing_our_ids(
     browser: Browser, partner: Partner
 ) -> None:
     page = await browser.open("/acme/ca-homes?requestedUtilities=pge,xyz")
     assert page.status == 400
-    assert 'Unknown utility ID "xyz"' in page.text
-    assert "cecony-utilityapi" in page.text
+    assert "This link names a utility we cannot connect here" in page.text
+    assert "Please ask Acme Energy for a new link." in page.text
+    assert "xyz" not in page.text and "cecony-utilityapi" not in page.text
 
 
 async def test_utility_the_flow_does_not_offer_is_refused(
@@ -96,7 +103,8 @@ async def test_utility_the_flow_does_not_offer_is_refused(
 ) -> None:
     page = await browser.open("/acme/ca-homes?requestedUtilities=cecony-utilityapi")
     assert page.status == 400
-    assert "which this flow does not offer" in page.text
+    assert "does not offer on this page" in page.text
+    assert "cecony" not in page.text
 
 
 async def test_requested_utilities_are_trimmed_case_insensitive_and_deduplicated(
@@ -115,7 +123,7 @@ async def test_edited_form_cannot_choose_a_utility_the_link_did_not_offer(
     data = dict(form.form_values()) | DETAILS | {"utility_id": "sce"}
     response = await browser.client.post(landing.url, data=data)
     assert response.status_code == 400
-    assert "not one of the utilities you can connect here" in response.text
+    assert "Choose one of the utilities listed here." in response.text
     assert await row_count(runtime, UtilityAuthorization) == 0
 
 

@@ -74,7 +74,9 @@ def assert_consistent(
             assert by_id[attempt.connect_session_id].partner_reference in references, attempt.id
         if attempt.status == "FAILED":
             assert attempt.error_code, attempt.id
-    completed_sessions = {a.connect_session_id for a in attempts if a.status == "COMPLETED"}
+    # A grant may have ended since (REVOKED: the customer authorized again, which replaced it).
+    granted = ("COMPLETED", "REVOKED")
+    completed_sessions = {a.connect_session_id for a in attempts if a.status in granted}
     for session in sessions:
         if session.status == "COMPLETED":
             assert session.completed_at is not None, session.id

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.slow
 CUSTOMERS = env_int("LEAP_CONNECT_SLOW_CHAOS_CUSTOMERS", 100)
 SECONDS = env_int("LEAP_CONNECT_SLOW_CHAOS_SECONDS", 60)
 ENDPOINT_SCRIPTS = 3
+RENAMING_SCRIPTS = 2
 ESPI = "{http://naesb.org/espi}"
 ATOM = "{http://www.w3.org/2005/Atom}"
 EVERY_EVENT = [
@@ -220,15 +221,17 @@ async def test_customers_keep_their_grants_through_a_careless_partner_and_a_data
                 log_path=tmp_path / "worker.log",
             ),
         ):
-            customers = Customers(base, sandbox)
+            # Patient customers: a callback during the outage keeps trying to store its grant
+            # for 20 s, and the queue that built up meanwhile drains after it.
+            customers = Customers(base, sandbox, patience=120)
             partner = CarelessPartner(base, token, f"{sandbox.split('/sandbox/')[0]}/hooks")
             stop = asyncio.Event()
             started = time.monotonic()
             load = asyncio.create_task(customers.run(CUSTOMERS, lambda: not stop.is_set()))
-            # Several of its scripts at once, each replacing its own endpoint, and one renaming.
+            # Several of its scripts at once, each replacing its own endpoint, and two renaming.
             churn = asyncio.gather(
                 *(partner.churn_endpoints(stop) for _ in range(ENDPOINT_SCRIPTS)),
-                partner.rename_meters(stop),
+                *(partner.rename_meters(stop) for _ in range(RENAMING_SCRIPTS)),
             )
 
             await asyncio.sleep(SECONDS / 3)
@@ -259,7 +262,7 @@ async def test_customers_keep_their_grants_through_a_careless_partner_and_a_data
     assert customers.failures == [], customers.failures[:10]
     assert partner.failures == [], partner.failures[:10]
     assert len(customers.completed) >= CUSTOMERS // 2, customers.summary(elapsed)
-    assert partner.count("delete endpoint", 204) >= 10 and partner.count("rename meter", 200) >= 10
+    assert partner.count("delete endpoint", 204) >= 10 and partner.count("rename meter", 200) >= 5
     # A journey that did not finish ended on a page telling the customer what to do.
     for record in customers.journeys:
         if not record.completed:

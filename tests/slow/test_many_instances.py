@@ -87,7 +87,15 @@ async def test_journeys_cross_serve_processes_and_two_workers_deliver_each_event
 
             async def customer(number: int) -> list[str]:
                 async with httpx.AsyncClient(base_url=a, timeout=30) as client:
-                    browser = await journey(client, sandbox, f"multi-{number}", also_follow=(b,))
+                    # Customers of their own: PG&E ends a customer's earlier grant when they
+                    # authorize again, so one customer's journeys at once would cancel each other.
+                    browser = await journey(
+                        client,
+                        sandbox,
+                        f"multi-{number}",
+                        also_follow=(b,),
+                        username=f"residential+multi-{number}",
+                    )
                     return [str(r.url) for r in browser.history]
 
             histories = await asyncio.gather(*(customer(n) for n in range(JOURNEYS)))
@@ -110,6 +118,9 @@ async def test_journeys_cross_serve_processes_and_two_workers_deliver_each_event
     assert statuses == Counter({"SUCCEEDED": len(events)})
     sessions, attempts, meters, references = await stored(pg_url)
     assert len(sessions) == JOURNEYS and {s.status for s in sessions} == {"COMPLETED"}
-    assert len(meters) == 1
-    assert references[meters[0].id] == {f"multi-{n}" for n in range(JOURNEYS)}
+    # A meter for each customer, under that customer's refId.
+    assert sorted(ref for meter in meters for ref in references[meter.id]) == sorted(
+        f"multi-{n}" for n in range(JOURNEYS)
+    )
+    assert all(len(references[meter.id]) == 1 for meter in meters)
     assert_consistent(sessions, attempts, meters, references)

@@ -1,14 +1,15 @@
-"""Two `serve` processes and a worker on one PostgreSQL and one Redis count and forget alike,
-and keep serving when Redis stops answering."""
+"""Two `serve` processes and a worker on one PostgreSQL and one Redis count, forget and report
+alike, and keep serving when Redis stops answering."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -81,7 +82,8 @@ def csrf_of(html: str) -> str:
     return str(token)
 
 
-async def revoke_in_portal(base_url: str, api_key_id: uuid.UUID) -> None:
+@contextlib.asynccontextmanager
+async def signed_in_portal(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as portal:
         page = await portal.get("/portal/sign-in")
         signed_in = await portal.post(
@@ -89,10 +91,28 @@ async def revoke_in_portal(base_url: str, api_key_id: uuid.UUID) -> None:
             data={"email": ADMIN_EMAIL, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
         )
         assert signed_in.status_code == 303, signed_in.text
+        yield portal
+
+
+async def funnel_in_portal(base_url: str) -> dict[str, int]:
+    """The funnel's counts as the portal's sessions page shows them, by step."""
+    async with signed_in_portal(base_url) as portal:
+        page = await portal.get("/portal/sessions")
+    rows = lxml.html.fromstring(page.text).xpath(
+        "//table[contains(@class,'funnel-counts')]/tbody/tr"
+    )
+    return {
+        row.xpath("./th")[0].text_content(): int(row.xpath("./td")[0].text_content())
+        for row in rows
+    }
+
+
+async def revoke_in_portal(base_url: str, api_key_id: uuid.UUID) -> None:
+    async with signed_in_portal(base_url) as portal:
         page = await portal.get("/portal/developers")
         revoked = await portal.post(
             f"/portal/developers/api-keys/{api_key_id}/revoke",
-            data={"csrf_token": csrf_of(page.text)},
+            data={"csrf_token": csrf_of(page.text), "confirmed": "yes"},
         )
         assert revoked.status_code == 303, revoked.text
 
@@ -136,6 +156,16 @@ async def test_two_serve_processes_share_rate_limits_and_revocations_through_red
             assert status == 200 and waited < 1, (status, waited, log_tail(tmp_path))
             await asyncio.sleep(0.2)
         assert await list_webhooks(a, revoked) == 401
+
+        # Links opened on either process, by three visitors (one of them on both): each portal
+        # shows the same funnel once the processes have saved what they noted (every 2 s).
+        for server, browser in ((a, "one"), (b, "one"), (a, "two"), (b, "three"), (b, "three")):
+            async with httpx.AsyncClient(headers={"User-Agent": f"browser {browser}"}) as visitor:
+                opened = await visitor.get(f"{server}/acme/ca-homes?refId=c")
+                assert opened.status_code == 200
+        await asyncio.sleep(3)
+        funnels = [await funnel_in_portal(server) for server in (a, b)]
+        assert funnels[0] == funnels[1] and funnels[0]["Links opened"] == 3, funnels
 
 
 class RedisServer:

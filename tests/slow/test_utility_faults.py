@@ -145,7 +145,7 @@ async def test_utility_faults_give_a_retry_page_and_a_failed_attempt(
                 assert health == [200] * 5, mode
                 assert page.status == status, (mode, page.status, page.text)
                 # A retry page: it offers PG&E again.
-                assert "Try PGE again" in page.text, page.text
+                assert "Try PG&E again" in page.text, page.text
                 page.form_with_button("utility_id", "pge")
 
     _, attempts, meters, _ = await stored(pg_url)

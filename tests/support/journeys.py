@@ -63,10 +63,10 @@ async def journey(
 
 
 async def reload_while_finishing(browser: Browser, page: Page) -> Page:
-    """Do as the page says while the grant is kept but not yet recorded (a database outage at the
-    callback): reload it in a moment, until the worker's job has recorded it."""
+    """Wait, as the page asks, while the grant is kept but not yet recorded (a database outage at
+    the callback), reloading it until the worker's job has recorded it."""
     waited = 0
-    while "Reload this page in a moment" in page.text and waited < 120:
+    while "Finishing your connection" in page.text and waited < 120:
         await asyncio.sleep(2)
         waited += 2
         page = await browser.open(page.url)

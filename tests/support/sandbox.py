@@ -15,19 +15,20 @@ from tests.support.server import free_port, running
 
 @contextmanager
 def sandbox_process(
-    tmp_path: Path, callback_base: str, tls: TlsFiles | None = None
+    tmp_path: Path,
+    callback_base: str,
+    tls: TlsFiles | None = None,
+    *,
+    utilities: tuple[str, ...] = ("pge",),
 ) -> Iterator[str]:
-    """`leap-connect sandbox` on a free port; yields PG&E's base URL at it."""
+    """`leap-connect sandbox` on a free port, accepting the callbacks of `utilities`; yields
+    PG&E's base URL at it (the others are beside it: .../sandbox/sce)."""
     port = free_port()
     scheme = "https" if tls else "http"
     base = f"{scheme}://127.0.0.1:{port}"
-    args = [
-        "sandbox",
-        "--port",
-        str(port),
-        "--redirect-uri",
-        f"{callback_base}/connect/callback/pge",
-    ]
+    args = ["sandbox", "--port", str(port)]
+    for utility_id in utilities:
+        args += ["--redirect-uri", f"{callback_base}/connect/callback/{utility_id}"]
     if tls:
         args += [
             "--ssl-certfile",
@@ -55,10 +56,15 @@ def client_context(tls: TlsFiles, *, with_certificate: bool = True) -> ssl.SSLCo
 
 
 def pge_variables(
-    sandbox: str, tls: TlsFiles | None = None, *, with_certificate: bool = True
+    sandbox: str,
+    tls: TlsFiles | None = None,
+    *,
+    with_certificate: bool = True,
+    utility_id: str = "pge",
 ) -> dict[str, str]:
-    """The settings that send PG&E customers to `sandbox` instead of the built-in one."""
-    prefix = "LEAP_CONNECT_UTILITIES__PGE__"
+    """The settings that send a Green Button utility's customers (PG&E's unless `utility_id`
+    says another) to `sandbox`, that utility's base URL, instead of the built-in one."""
+    prefix = f"LEAP_CONNECT_UTILITIES__{utility_id.upper()}__"
     variables = {
         "LEAP_CONNECT_SANDBOX": "false",
         f"{prefix}AUTHORIZE_URL": f"{sandbox}/oauth/authorize",

@@ -44,6 +44,13 @@ def create(
     thank_you_url: Annotated[str, typer.Option("--thank-you-url")],
     title: Annotated[str | None, typer.Option("--title")] = None,
     terms: TermsOption = None,
+    authorization_months: Annotated[
+        int,
+        typer.Option(
+            "--authorization-months",
+            help="How long customers' permission should last (PG&E's PreferredAuthEndDate)",
+        ),
+    ] = 12,
     as_json: JsonOption = False,
 ) -> None:
     """Create a connect flow for an organization."""
@@ -60,6 +67,7 @@ def create(
             customer_types=split_list(customer_types),
             thank_you_url=thank_you_url,
             title=title,
+            authorization_months=authorization_months,
             development=settings.is_development,
         )
         changes = await terms_service.set_terms(session, flow=flow, documents=documents)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from leap_connect.api.deps import ConnectRead, ConnectWrite
 from leap_connect.api.openapi import AUTHENTICATED, problem_responses
 from leap_connect.api.params import UtcDateTime
-from leap_connect.connect import flows, statuses
+from leap_connect.connect import flows, lifecycle, statuses
 from leap_connect.connect.schemas import (
     ConnectSessionOut,
     ConnectSessionPage,
     FlowList,
     LinkOut,
     LinkRequest,
+    RevocationOut,
     SessionFilters,
+    authorization_out,
 )
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.link_rules import REF_ID_MAX_LENGTH
@@ -63,6 +65,7 @@ async def create_link(
         flow_name=body.flow,
         requested_utilities=body.requested_utilities,
         ref_id=body.ref_id,
+        meter_id=body.meter_id,
     )
 
 
@@ -120,4 +123,44 @@ async def get_connect_session(
 ) -> ConnectSessionOut:
     return await statuses.get_connect_session(
         session, organization_id=caller.organization_id, connect_session_id=connect_session_id
+    )
+
+
+@router.post(
+    "/authorizations/{authorization_id}/revoke",
+    operation_id="revokeAuthorization",
+    summary="Revoke a customer's authorization",
+    description=(
+        "Ends the grant at the utility (ESPI: `DELETE` of its Authorization resource; UtilityAPI: "
+        "its revoke call), then here: `200` with `status` `REVOKED`, after "
+        "`connect_session.authorization_updated` and, per meter, `meter.authorization.revoked`. "
+        "When the utility does not confirm, `202`: Leap Connect keeps trying, and "
+        "`revocation_error` says why it has not succeeded yet. Asking again is harmless; an "
+        "authorization already ended answers `200` as it is. One that never completed is `409`."
+    ),
+    response_model=RevocationOut,
+    responses={
+        202: {"model": RevocationOut, "description": "The utility has not confirmed yet."},
+        **problem_responses(*AUTHENTICATED, 404, 409, 422),
+    },
+)
+async def revoke_authorization(
+    caller: ConnectWrite,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    authorization_id: uuid.UUID,
+    response: Response,
+) -> RevocationOut:
+    revocation = await lifecycle.revoke_for_partner(
+        session,
+        organization_id=caller.organization_id,
+        authorization_id=authorization_id,
+        connectors=runtime.connectors,
+        encryptor=runtime.encryptor,
+    )
+    if not revocation.done:
+        response.status_code = 202
+    return RevocationOut(
+        revoked_at_utility=revocation.done,
+        authorization=authorization_out(revocation.authorization, revocation.connect_session),
     )

@@ -9,23 +9,24 @@ COMPLETED, its meters, their events). If recording fails, or the process stops, 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leap_connect.connect import events, repository, terms
+from leap_connect.connect import events, lifecycle, repository, terms
 from leap_connect.connect.service import OPEN_STATUSES, JourneyRefused, grant_awaits_recording
 from leap_connect.db import transaction
 from leap_connect.jobs.service import cancel, enqueue
 from leap_connect.kit.crypto import Encryptor, keyed_hash
 from leap_connect.meters.discovery import enqueue_meter_discovery
-from leap_connect.meters.service import record_meters
+from leap_connect.meters.service import authorizations_of_meters, record_meters
 from leap_connect.models import ConnectFlow, ConnectSession, Meter, UtilityAuthorization, utc_now
 from leap_connect.runtime import Runtime
 from leap_connect.utilities.connector import (
@@ -34,6 +35,7 @@ from leap_connect.utilities.connector import (
     Connector,
     ConnectorError,
     DiscoveredMeter,
+    Grant,
     ServiceAddress,
 )
 from leap_connect.utilities.connectors import redirect_uri
@@ -46,6 +48,7 @@ RECORD_JOB_KIND = "connect.record_authorization"
 RECORD_GRACE = timedelta(seconds=30)
 RECORD_MAX_ATTEMPTS = 30  # retried with backoff up to an hour apart: about a day
 # Waits between tries of keeping a grant: the one write that nothing could redo once it is lost.
+# About 20 s in all, which outlasts a database restart while the customer's page still loads.
 KEEP_RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0)
 
 
@@ -114,8 +117,21 @@ async def begin_authorization(
     connect_session.last_interaction_at = now
     await events.authorization_updated(session, connect_session, authorization)
     return connector.authorization_url(
-        AuthorizationStart(state=state, code_verifier=code_verifier, redirect_uri=redirect_uri)
+        AuthorizationStart(
+            state=state,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+            wished_end=months_after(now, flow.authorization_months),
+        )
     )
+
+
+def months_after(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months later (the month's last day if shorter)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
 
 
 @dataclass(frozen=True)
@@ -276,11 +292,18 @@ async def record_authorization(
             connect_session.last_interaction_at, authorization.authorized_at
         )
     await events.authorization_updated(session, connect_session, authorization)
+    # A meter found again moves to this grant: the grants it leaves are ended (re-authorization).
+    previous = await authorizations_of_meters(
+        session, connect_session.organization_id, authorization.utility_id, meters
+    )
     recorded = await record_meters(
         session,
         connect_session=connect_session,
         authorization=authorization,
         discovered=meters,
+    )
+    await lifecycle.retire_replaced_grants(
+        session, authorization=authorization, previous_authorization_ids=previous
     )
     if meters_pending:
         # In this transaction: the attempt never completes without someone looking for its meters.
@@ -375,7 +398,7 @@ async def finish_callback(
                 session, claimed=claimed, code=failure.code, description=failure.message
             )
         return FailedCallback(claimed, failure)
-    await _keep(runtime, claimed, result)
+    await _keep(runtime, connector, claimed, result)
     try:
         async with transaction(runtime.sessionmaker) as session:
             meters = await record_authorization(
@@ -391,9 +414,12 @@ async def finish_callback(
     return CompletedCallback(claimed, meters or [])
 
 
-async def _keep(runtime: Runtime, claimed: ClaimedCallback, result: AuthorizationResult) -> None:
-    """Keep the grant, trying again over a database hiccup: the code is spent, so a grant not
-    kept now is lost (the customer would have to authorize again)."""
+async def _keep(
+    runtime: Runtime, connector: Connector, claimed: ClaimedCallback, result: AuthorizationResult
+) -> None:
+    """Keep the grant, trying again over a database outage: the code is spent, so a grant not
+    kept now cannot be kept later. One that cannot be kept is given back to the utility rather
+    than left there without its tokens; the customer is asked to try again."""
     for delay in (*KEEP_RETRY_DELAYS, None):
         try:
             async with transaction(runtime.sessionmaker) as session:
@@ -404,8 +430,9 @@ async def _keep(runtime: Runtime, claimed: ClaimedCallback, result: Authorizatio
         except Exception:
             if delay is None:
                 log.exception(
-                    "authorization_grant_lost", authorization_id=str(claimed.authorization_id)
+                    "authorization_grant_not_kept", authorization_id=str(claimed.authorization_id)
                 )
+                await _give_back(connector, claimed, result)
                 raise
             log.warning(
                 "authorization_grant_not_kept_yet",
@@ -413,3 +440,17 @@ async def _keep(runtime: Runtime, claimed: ClaimedCallback, result: Authorizatio
                 exc_info=True,
             )
             await asyncio.sleep(delay)
+
+
+async def _give_back(
+    connector: Connector, claimed: ClaimedCallback, result: AuthorizationResult
+) -> None:
+    """Revoke at the utility a grant we could not keep, so none is left without its tokens."""
+    try:
+        await connector.revoke(Grant(result.utility_authorization_ref, result.tokens))
+    except Exception:
+        log.exception(
+            "authorization_grant_orphaned", authorization_id=str(claimed.authorization_id)
+        )
+        return
+    log.warning("authorization_grant_given_back", authorization_id=str(claimed.authorization_id))

@@ -13,12 +13,17 @@ from leap_connect.connect.schemas import FlowList, FlowOut, LinkOut
 from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
 from leap_connect.kit.urls import redirect_url_problem
+from leap_connect.meters import repository as meters_repository
 from leap_connect.models import ConnectFlow, Organization
 from leap_connect.organizations import repository as organizations_repository
 from leap_connect.organizations.service import check_url_name
 from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_ID
 
 CUSTOMER_TYPES = ("residential", "commercial")
+
+
+# How long a flow may ask a customer's permission to last (utilities cap it; PG&E at its own end).
+MAX_AUTHORIZATION_MONTHS = 120
 
 
 async def create_flow(
@@ -31,9 +36,15 @@ async def create_flow(
     customer_types: Sequence[str],
     thank_you_url: str,
     title: str | None = None,
+    authorization_months: int = 12,
     development: bool,
 ) -> ConnectFlow:
     check_url_name(url_friendly_title, "The flow's URL-friendly title")
+    if not 1 <= authorization_months <= MAX_AUTHORIZATION_MONTHS:
+        raise ValidationFailed(
+            f"A customer's permission can last 1 to {MAX_AUTHORIZATION_MONTHS} months, "
+            f"not {authorization_months}."
+        )
     region = region.upper()
     if region not in TRANSMISSION_REGIONS:
         raise ValidationFailed(
@@ -70,6 +81,7 @@ async def create_flow(
         utility_ids=utilities,
         customer_types=types,
         thank_you_url=thank_you_url,
+        authorization_months=authorization_months,
     )
     session.add(flow)
     await session.flush()
@@ -116,12 +128,21 @@ async def create_link(
     flow_name: str,
     requested_utilities: Sequence[str],
     ref_id: str | None,
+    meter_id: uuid.UUID | None = None,
 ) -> LinkOut:
-    """A Connect link, refused (422, naming each bad field) where the landing page would refuse."""
+    """A Connect link, refused (422, naming each bad field) where the landing page would refuse.
+    With `meter_id`, a renewal link for that meter's customer: its utility, its reference."""
     organization = await organizations_repository.get_organization(session, organization_id)
     assert organization is not None
     flow = await repository.get_flow(session, organization_id, flow_name)
     errors: list[dict[str, str]] = []
+    if meter_id is not None:
+        meter = await meters_repository.get_meter(session, organization_id, meter_id)
+        if meter is None:
+            errors.append({"field": "meter_id", "message": "There is no meter with this ID."})
+        else:
+            requested_utilities = requested_utilities or [meter.utility_id]
+            ref_id = ref_id if ref_id is not None else meter.partner_reference
     requested: tuple[str, ...] = ()
     if flow is None or not flow.enabled:
         errors.append(

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from leap_connect.kit.i18n import _
 from leap_connect.kit.link_rules import LinkError, parse_ref_id
 from leap_connect.utilities.registry import UTILITIES_BY_ID, UTILITY_IDS
 
@@ -95,3 +96,29 @@ def _plural(noun: str, items: Sequence[str]) -> str:
 
 def _quoted(items: Sequence[str]) -> str:
     return ", ".join(f'"{item}"' for item in items)
+
+
+def customer_link_problem(
+    requested_values: Sequence[str], *, offered: Sequence[str], partner: str
+) -> tuple[str, str]:
+    """A bad link's title and message for the customer who opened it: what to do, in plain words,
+    never the parameter, the value or the rule it broke (those are for the partner)."""
+    try:
+        parse_requested_utilities(requested_values, offered=offered)
+    except LinkError:
+        return (
+            _("This link names a utility we cannot connect here"),
+            _(
+                "The link you opened asks for a utility that %(partner)s does not offer on this "
+                "page. Please ask %(partner)s for a new link."
+            )
+            % {"partner": partner},
+        )
+    return (
+        _("This link is not complete"),
+        _(
+            "The link you opened is missing a part or was changed on its way to you. "
+            "Please open the link from %(partner)s again, exactly as you received it."
+        )
+        % {"partner": partner},
+    )

@@ -1,9 +1,9 @@
-"""Queries for flows, connect sessions, utility authorizations and the counts of opened links."""
+"""Queries for flows, connect sessions, utility authorizations and the opened links."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -16,10 +16,9 @@ from leap_connect.kit.pagination import Position
 from leap_connect.models import (
     ConnectFlow,
     ConnectSession,
-    LinkOpenCount,
+    LinkOpen,
     Organization,
     UtilityAuthorization,
-    utc_now,
 )
 
 
@@ -162,6 +161,71 @@ async def _authorization_with_session(
     return None if row is None else (row[0], row[1])
 
 
+async def get_authorization_of_organization(
+    session: AsyncSession, organization_id: uuid.UUID, authorization_id: uuid.UUID
+) -> tuple[UtilityAuthorization, ConnectSession] | None:
+    return await _authorization_with_session(
+        session,
+        (UtilityAuthorization.id == authorization_id)
+        & (UtilityAuthorization.organization_id == organization_id),
+    )
+
+
+async def take_standing_grant(
+    session: AsyncSession, authorization_id: uuid.UUID, *, status: str
+) -> bool:
+    """Move a COMPLETED authorization to `status`; False when it is not COMPLETED (any more). One
+    statement, so of two transactions ending the same grant at once only one does."""
+    result = await session.execute(
+        update(UtilityAuthorization)
+        .where(
+            UtilityAuthorization.id == authorization_id, UtilityAuthorization.status == "COMPLETED"
+        )
+        .values(status=status)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def set_revocation_error(
+    session: AsyncSession, authorization_id: uuid.UUID, error: str
+) -> None:
+    await session.execute(
+        update(UtilityAuthorization)
+        .where(UtilityAuthorization.id == authorization_id)
+        .values(revocation_error=error[:1000])
+    )
+
+
+async def lapsed_authorizations(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[UtilityAuthorization]:
+    """Completed grants whose end has passed: the lifecycle job marks them EXPIRED."""
+    result = await session.scalars(
+        select(UtilityAuthorization)
+        .where(UtilityAuthorization.status == "COMPLETED", UtilityAuthorization.expires_at <= now)
+        .order_by(UtilityAuthorization.expires_at)
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def authorizations_due_for_check(
+    session: AsyncSession, *, checked_before: datetime, limit: int
+) -> list[UtilityAuthorization]:
+    """Completed grants not asked about at the utility since `checked_before`, never-asked first."""
+    never = UtilityAuthorization.status_checked_at.is_(None)
+    result = await session.scalars(
+        select(UtilityAuthorization)
+        .where(
+            UtilityAuthorization.status == "COMPLETED",
+            never | (UtilityAuthorization.status_checked_at < checked_before),
+        )
+        .order_by(never.desc(), UtilityAuthorization.status_checked_at)
+        .limit(limit)
+    )
+    return list(result)
+
+
 async def idle_connect_sessions(
     session: AsyncSession, *, idle_since: datetime, limit: int
 ) -> list[ConnectSession]:
@@ -179,44 +243,33 @@ async def idle_connect_sessions(
     return list(result.scalars())
 
 
-class FlowDay(NamedTuple):
-    """The key of a link-open count: a flow on a UTC day (with its organization, for scoping)."""
+class NotedOpen(NamedTuple):
+    """A visitor who opened a flow's link on a UTC day, as a server notes it before saving it."""
 
     organization_id: uuid.UUID
     flow_id: uuid.UUID
     day: date
+    visitor: str
+    browser_binding_hmac: str
+    opened_at: datetime
 
 
-async def add_link_opens(session: AsyncSession, counts: Mapping[FlowDay, int]) -> None:
-    """Add counts to the stored ones in one statement (INSERT ... ON CONFLICT DO UPDATE).
+LINK_OPENS_PER_STATEMENT = 1000  # 6 values a row, well under SQLite's and asyncpg's limits
 
-    The database does the addition, so servers saving their counts at the same moment never lose
-    each other's.
+
+async def add_link_opens(session: AsyncSession, opens: Collection[NotedOpen]) -> None:
+    """Store link opens in one statement; a visitor already stored for the flow and day is kept.
+
+    INSERT ... ON CONFLICT DO NOTHING, so servers saving the same visitor at the same moment agree.
     """
-    if not counts:
+    if not opens:
         return
-    now = utc_now()
-    rows = [
-        {
-            "organization_id": key.organization_id,
-            "flow_id": key.flow_id,
-            "day": key.day,
-            "opens": opens,
-            "updated_at": now,
-        }
-        for key, opens in counts.items()
-    ]
+    rows = [link_open._asdict() for link_open in opens]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(LinkOpenCount).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[LinkOpenCount.flow_id, LinkOpenCount.day],
-        set_={
-            "opens": LinkOpenCount.opens + statement.excluded.opens,
-            "updated_at": statement.excluded.updated_at,
-        },
-    )
-    await session.execute(statement)
+    for start in range(0, len(rows), LINK_OPENS_PER_STATEMENT):
+        chunk = rows[start : start + LINK_OPENS_PER_STATEMENT]
+        await session.execute(insert(LinkOpen).values(chunk).on_conflict_do_nothing())
 
 
 async def get_connect_session(

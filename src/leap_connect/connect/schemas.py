@@ -22,8 +22,25 @@ class AuthorizationOut(BaseModel):
     utility_is_required: bool
     error_code: str | None
     meters_pending: bool
+    expires_at: datetime | None = Field(
+        default=None, description="When the customer's permission ends, as the utility says."
+    )
+    revoked_at: datetime | None = None
+    revocation_requested_at: datetime | None = Field(
+        default=None,
+        description="When you asked to revoke it; until the utility confirms, "
+        "`revocation_error` says why it has not yet (Leap Connect keeps trying).",
+    )
+    revocation_error: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class RevocationOut(BaseModel):
+    """A revocation: done (`status` REVOKED or EXPIRED), or still waiting for the utility."""
+
+    revoked_at_utility: bool
+    authorization: AuthorizationOut
 
 
 class ConnectSessionOut(BaseModel):
@@ -50,6 +67,10 @@ def authorization_out(
         utility_is_required=authorization.utility_id in connect_session.requested_utility_ids,
         error_code=authorization.error_code,
         meters_pending=authorization.meters_pending,
+        expires_at=authorization.expires_at,
+        revoked_at=authorization.revoked_at,
+        revocation_requested_at=authorization.revocation_requested_at,
+        revocation_error=authorization.revocation_error,
         created_at=authorization.created_at,
         updated_at=authorization.updated_at,
     )
@@ -142,6 +163,13 @@ class LinkRequest(RequestModel):
         None,
         description="Your Reference ID for this customer (1–255 printable ASCII characters); "
         "their meters carry it as `partner_reference`.",
+    )
+    meter_id: uuid.UUID | None = Field(
+        None,
+        description="A renewal link for this meter's customer, after its authorization was "
+        "revoked or expired: `requested_utilities` defaults to the meter's utility and `ref_id` "
+        "to its `partner_reference`. When the customer authorizes again the meter keeps its "
+        "`meter_id`.",
     )
 
 

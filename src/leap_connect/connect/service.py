@@ -102,6 +102,24 @@ async def find_link_target(
     return LinkTarget(organization, flow, terms_customer_types)
 
 
+async def utility_start_url(
+    session: AsyncSession, *, org_name: str, url_friendly_title: str, utility_id: str
+) -> str:
+    """The landing page for a customer the utility sent to the flow (a journey begun at the
+    utility's site): the same link, asking for that utility."""
+    target = await find_link_target(
+        session, org_name=org_name, url_friendly_title=url_friendly_title
+    )
+    utility = UTILITIES_BY_ID.get(utility_id)
+    if utility is None or utility_id not in target.flow.utility_ids:
+        raise NotFound(
+            f"{target.organization.display_name} does not connect this utility here. "
+            "Please check the link you were given."
+        )
+    query = urlencode({"requestedUtilities": utility_id})
+    return f"/{target.organization.name}/{target.flow.url_friendly_title}?{query}"
+
+
 def landing_for(
     target: LinkTarget, *, requested_values: Sequence[str], ref_values: Sequence[str]
 ) -> Landing:

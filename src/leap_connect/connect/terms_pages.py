@@ -19,6 +19,7 @@ from leap_connect.connect.browser import (
     csrf_for,
     session_view_of,
 )
+from leap_connect.connect.progress import Step, journey_steps
 from leap_connect.connect.terms import document_url, known_utility, terms_url
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.esign import service as esign
@@ -69,10 +70,12 @@ async def terms_overview(
                     "url": document_url(
                         connect_session_id, document.slug, next_utility_id=known_utility(utility_id)
                     ),
+                    "pdf_url": f"/connect/sessions/{connect_session_id}/terms/{document.slug}/pdf",
                 }
                 for document in step.documents
             ],
             "csrf_token": csrf_for(runtime, browser),
+            "steps": _terms_steps(view, signed=not step.unsigned),
         },
         headers=NO_STORE,
     )
@@ -206,7 +209,11 @@ def _render_document(
         if remaining
         else terms_url(connect_session.id, next_utility_id=next_utility_id)
     )
-    defaults = {"company_name": connect_session.company_name or ""}
+    # The signature starts from the details the customer already gave.
+    defaults = {
+        "signer_name": connect_session.customer_name or "",
+        "company_name": connect_session.company_name or "",
+    }
     return templates().TemplateResponse(
         request,
         "terms_document.html",
@@ -231,7 +238,16 @@ def _render_document(
             "values": {**defaults, **(values or {})},
             "errors": errors or {},
             "message": message,
+            "steps": _terms_steps(view, signed=False),
         },
         status_code=status,
         headers=NO_STORE,
+    )
+
+
+def _terms_steps(view: connect_service.SessionView, *, signed: bool) -> tuple[Step, ...]:
+    """The step indicator at Terms; once all are signed after the utility, at Done."""
+    first = view.flow.terms_before_authorization
+    return journey_steps(
+        has_terms=True, terms_first=first, current="done" if signed and not first else "terms"
     )

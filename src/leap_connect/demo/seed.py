@@ -26,6 +26,11 @@ DEMO_ORG = "demo-energy"
 DEMO_USER_EMAIL = "demo@demo-energy.example"
 DEMO_USER_PASSWORD = "demo-energy-password"  # noqa: S105 - a published demo credential on localhost
 THANK_YOU_PATH = "/demo/thank-you"
+# The titles the demo partner gave its flows, as its staff read them in the portal.
+DEMO_FLOW_TITLES = {
+    "ca-utilities": "California homes and businesses",
+    "ny-utilities": "New York businesses",
+}
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
 COMMERCIAL_TERMS = ("participation-agreement.md", "data-sharing-addendum.md")
 
@@ -69,6 +74,7 @@ async def seed_demo(session: AsyncSession, settings: Settings, encryptor: Encryp
                 utility_ids=utilities,
                 customer_types=customer_types,
                 thank_you_url=thank_you_url,
+                title=DEMO_FLOW_TITLES[title],
                 development=True,
             )
         else:

@@ -28,7 +28,10 @@ router = APIRouter(tags=["Agreements"])
 async def list_meter_agreements(
     meter_id: uuid.UUID, caller: MetersRead, session: SessionDep
 ) -> AgreementList:
-    """Agreements whose signer had connected this meter when they signed, newest first."""
+    """Agreements covering this meter, newest first: every agreement signed in the Connect session
+    that authorized it, including one signed before the utility reported the meter (New York
+    utilities report meters minutes after the authorization). `meter_present_at_signing` says
+    whether the meter was already connected when the customer signed."""
     agreements = await service.list_meter_agreements(session, caller.organization_id, meter_id)
     return AgreementList(agreements=agreements)
 

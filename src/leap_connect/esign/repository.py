@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.models import (
     Agreement,
     AgreementMeter,
     Document,
+    Meter,
     SigningKey,
+    UtilityAuthorization,
 )
 
 # --- documents ------------------------------------------------------------------------------------
@@ -80,11 +82,22 @@ async def get_agreement(
 async def list_meter_agreements(
     session: AsyncSession, organization_id: uuid.UUID, meter_id: uuid.UUID
 ) -> list[tuple[Agreement, Document]]:
+    """Agreements covering a meter, newest first: those signed in the session of the meter's
+    authorization (meters found after the signing too), and any linked to it when signed."""
+    meter_session = (
+        select(UtilityAuthorization.connect_session_id)
+        .join(Meter, Meter.utility_authorization_id == UtilityAuthorization.id)
+        .where(Meter.id == meter_id, Meter.organization_id == organization_id)
+        .scalar_subquery()
+    )
+    linked = select(AgreementMeter.agreement_id).where(AgreementMeter.meter_id == meter_id)
     result = await session.execute(
         select(Agreement, Document)
-        .join(AgreementMeter, AgreementMeter.agreement_id == Agreement.id)
         .join(Document, Document.id == Agreement.document_id)
-        .where(AgreementMeter.meter_id == meter_id, Agreement.organization_id == organization_id)
+        .where(
+            Agreement.organization_id == organization_id,
+            or_(Agreement.connect_session_id == meter_session, Agreement.id.in_(linked)),
+        )
         .order_by(Agreement.signed_at.desc(), Agreement.id)
     )
     return [(agreement, document) for agreement, document in result.all()]

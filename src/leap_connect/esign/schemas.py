@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from leap_connect.models import Agreement, Document
 
@@ -61,7 +61,10 @@ class AgreementOut(BaseModel):
     signer_email: str | None
     signer_title: str | None
     company_name: str | None
-    meter_ids: list[uuid.UUID]
+    meter_ids: list[uuid.UUID] = Field(
+        description="The meters connected when the customer signed. The agreement also covers "
+        "meters the utility reports later for the session's authorizations."
+    )
     consented_at: datetime
     signed_at: datetime
     ip_address: str | None
@@ -71,8 +74,15 @@ class AgreementOut(BaseModel):
     pdf_url: str
 
 
+class MeterAgreementOut(AgreementOut):
+    """An agreement covering a meter. It covers every meter of the session it was signed in,
+    meters the utility reported after the signing too; `meter_present_at_signing` says which."""
+
+    meter_present_at_signing: bool
+
+
 class AgreementList(BaseModel):
-    agreements: list[AgreementOut]
+    agreements: list[MeterAgreementOut]
 
 
 def agreement_out(agreement: Agreement, document: Document) -> AgreementOut:

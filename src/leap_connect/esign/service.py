@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leap_connect.esign import repository
 from leap_connect.esign.disclosure import esign_disclosure
 from leap_connect.esign.documents import DocumentProblem, TermsText
-from leap_connect.esign.schemas import AgreementOut, agreement_out
+from leap_connect.esign.schemas import MeterAgreementOut, agreement_out
 from leap_connect.kit.crypto import Encryptor, sha256_hex
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
 from leap_connect.kit.text import text_problem
@@ -391,8 +391,16 @@ async def get_agreement(
 
 async def list_meter_agreements(
     session: AsyncSession, organization_id: uuid.UUID, meter_id: uuid.UUID
-) -> list[AgreementOut]:
+) -> list[MeterAgreementOut]:
+    """The agreements covering a meter: those of its authorization's session, signed before or
+    after the utility reported the meter, each saying whether the meter was there at signing."""
     if await meters_repository.get_meter(session, organization_id, meter_id) is None:
         raise NotFound(f"There is no meter {meter_id}.")
     rows = await repository.list_meter_agreements(session, organization_id, meter_id)
-    return [agreement_out(agreement, document) for agreement, document in rows]
+    return [
+        MeterAgreementOut(
+            **agreement_out(agreement, document).model_dump(),
+            meter_present_at_signing=str(meter_id) in agreement.meter_ids,
+        )
+        for agreement, document in rows
+    ]

@@ -118,8 +118,10 @@ async def update_partner_reference(
     operation_id="getMeterIntervals",
     summary="Get a meter's interval readings",
     description=(
-        "Readings that start in `[start, end)`, at most 31 days, oldest first, in kWh. They come "
-        "from the utility the first time and are kept, so asking again is fast."
+        "Readings that start in `[start, end)`, at most 31 days, oldest first, in kWh: energy "
+        "delivered to the customer, received from the customer (solar export) and their net, of "
+        "one interval length (`interval_seconds`, the finest by default). They come from the "
+        "utility the first time and are kept, so asking again is fast."
     ),
     response_model=MeterIntervalsOut,
     responses=problem_responses(*AUTHENTICATED, 404, 409, 422, 502, 503),
@@ -140,6 +142,17 @@ async def get_meter_intervals(
             examples=["2026-11-08T00:00:00Z"],
         ),
     ],
+    interval_seconds: Annotated[
+        int | None,
+        Query(
+            gt=0,
+            le=86400,
+            description=(
+                "The interval length to read, in seconds (e.g. 900 or 3600), when the utility "
+                "reports more than one; the finest by default."
+            ),
+        ),
+    ] = None,
 ) -> MeterIntervalsOut:
     return await intervals.meter_intervals(
         session,
@@ -147,6 +160,7 @@ async def get_meter_intervals(
         meter_id=meter_id,
         start=start,
         end=end,
+        interval_seconds=interval_seconds,
         access=intervals.UtilityAccess(
             connectors=runtime.connectors,
             encryptor=runtime.encryptor,

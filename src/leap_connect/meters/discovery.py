@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leap_connect.jobs.service import enqueue
 from leap_connect.meters import repository
+from leap_connect.meters.collection import record_collection_events
+from leap_connect.meters.grant_endings import Ending, report_grant_ended
 from leap_connect.meters.service import record_meters
 from leap_connect.models import utc_now
 from leap_connect.utilities.connector import Connector, ConnectorError
@@ -33,6 +35,11 @@ LONGEST_WAIT = timedelta(minutes=15)
 # Events that may mean an authorization's meters are listed now (or that it changed).
 DISCOVERY_EVENT_PREFIXES = ("authorization_", "meter_")
 MAX_AUTHORIZATIONS_PER_WEBHOOK = 500
+# UtilityAPI's events that end an authorization, and what they end it as.
+ENDING_EVENTS: dict[str, Ending] = {
+    "authorization_revoked": "REVOKED",
+    "authorization_expired": "EXPIRED",
+}
 
 UTILITYAPI_UTILITY_IDS = tuple(u.utility_id for u in UTILITIES if u.protocol is Protocol.UTILITYAPI)
 
@@ -126,6 +133,7 @@ async def receive_utilityapi_events(
     """Bring forward the meter discovery of each authorization an event is about. Replayed or
     duplicate events find the discovery already queued, or the meters already recorded."""
     about: dict[str, str] = {}  # UtilityAPI authorization uid -> event type
+    ended: dict[str, Ending] = {}  # uid -> REVOKED or EXPIRED, from its events
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -136,6 +144,8 @@ async def receive_utilityapi_events(
             uid = str(uid)  # uids "may appear as integers"
         if isinstance(uid, str) and 0 < len(uid) <= 2000:
             about.setdefault(uid, kind)
+            if kind in ENDING_EVENTS:
+                ended[uid] = ENDING_EVENTS[kind]
     discoveries = 0
     unknown: list[str] = []
     for uid, kind in list(about.items())[:MAX_AUTHORIZATIONS_PER_WEBHOOK]:
@@ -146,7 +156,10 @@ async def receive_utilityapi_events(
             log.info("utilityapi_webhook_unknown_authorization", authorization_uid=uid, type=kind)
             unknown.append(uid)
         for authorization in authorizations:
+            if authorization.status == "COMPLETED" and uid in ended:
+                await report_grant_ended(session, authorization.id, ended[uid])
             if authorization.status == "COMPLETED" and authorization.meters_pending:
                 await enqueue_meter_discovery(session, authorization.id)
                 discoveries += 1
+    await record_collection_events(session, events)
     return WebhookReceipt(discoveries=discoveries, unknown_authorizations=tuple(unknown))

@@ -347,7 +347,7 @@ async def stored_intervals(
             MeterInterval.interval_start >= start,
             MeterInterval.interval_start < end,
         )
-        .order_by(MeterInterval.interval_start)
+        .order_by(MeterInterval.interval_start, MeterInterval.direction)
     )
     return list(result.scalars())
 
@@ -361,7 +361,7 @@ async def replace_intervals(
     intervals: Sequence[MeterInterval],
     days: Sequence[MeterIntervalDay],
 ) -> None:
-    """Store what the utility reported for `[start, end)` in place of what was stored."""
+    """Store what the utility reported for `[start, end)`, every series, in place of what was."""
     await session.execute(
         delete(MeterInterval).where(
             MeterInterval.meter_id == meter_id,
@@ -385,3 +385,35 @@ async def lock_authorization(
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+# --- data collection ------------------------------------------------------------------------------
+
+
+async def meters_collecting(session: AsyncSession, authorization_id: uuid.UUID) -> list[Meter]:
+    """The authorization's meters whose history is still being collected, locked (PostgreSQL)."""
+    result = await session.execute(
+        select(Meter)
+        .where(
+            Meter.utility_authorization_id == authorization_id,
+            Meter.data_status == "COLLECTING",
+        )
+        .order_by(Meter.created_at, Meter.id)
+        .with_for_update()
+    )
+    return list(result.scalars())
+
+
+async def meters_by_usage_point_suffix(
+    session: AsyncSession, utility_ids: Sequence[str], suffix: str
+) -> list[Meter]:
+    """Meters of these utilities whose `usage_point_uri` ends in `suffix`, locked (PostgreSQL)."""
+    result = await session.execute(
+        select(Meter)
+        .where(
+            Meter.utility_id.in_(utility_ids),
+            Meter.usage_point_uri.endswith(suffix, autoescape=True),
+        )
+        .with_for_update()
+    )
+    return list(result.scalars())

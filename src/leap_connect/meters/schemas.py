@@ -25,10 +25,18 @@ from leap_connect.utilities.registry import TRANSMISSION_REGIONS, UTILITIES_BY_I
 class MeterUtility(BaseModel):
     utility_id: str
     utility_name: str
-    electric_service_account_number: str | None
+    electric_service_account_number: str | None = Field(
+        description="The service agreement ID (SAID) the meter's service is billed under."
+    )
+    customer_account_number: str | None = Field(
+        description="The customer's account number at the utility (one may hold several SAIDs)."
+    )
     utility_meter_serial_number: str | None
     service_point_id: str | None
     tariff: str | None
+    service_class: str | None = Field(
+        description="The utility's service class, as UtilityAPI reports it (e.g. commercial)."
+    )
 
 
 class MeterCustomer(BaseModel):
@@ -72,9 +80,11 @@ class MeterOut(BaseModel):
                     "utility_id": "pge",
                     "utility_name": "PGE",
                     "electric_service_account_number": "4021937755",
+                    "customer_account_number": "8730114562-4",
                     "utility_meter_serial_number": "1009876543",
                     "service_point_id": "7392018433",
                     "tariff": "E-TOU-C",
+                    "service_class": None,
                 },
                 "customer": {
                     "end_customer_name": "Ada Lovelace",
@@ -95,6 +105,7 @@ class MeterOut(BaseModel):
                     "scope": "FB=1_3_4_5_13_14_39;IntervalDuration=3600",
                 },
                 "is_archived": False,
+                "data_status": "READY",
                 "audit": {
                     "created_by": "UTILITY",
                     "created_at": "2026-11-28T10:00:01Z",
@@ -115,6 +126,13 @@ class MeterOut(BaseModel):
     customer: MeterCustomer
     authorization: MeterAuthorization
     is_archived: bool
+    data_status: Literal["COLLECTING", "READY", "FAILED"] = Field(
+        description=(
+            "Whether the meter's readings can be read: COLLECTING while the utility gathers its "
+            "history (UtilityAPI, after the customer authorizes), READY once they are in, FAILED "
+            "when the utility could not collect them."
+        )
+    )
     audit: MeterAudit
 
 
@@ -135,6 +153,10 @@ class MeterColumns(Protocol):
     def utility_is_required(self) -> bool: ...
     @property
     def electric_service_account_number(self) -> str | None: ...
+    @property
+    def customer_account_number(self) -> str | None: ...
+    @property
+    def service_class(self) -> str | None: ...
     @property
     def utility_meter_serial_number(self) -> str | None: ...
     @property
@@ -161,6 +183,8 @@ class MeterColumns(Protocol):
     def country_code(self) -> str | None: ...
     @property
     def is_archived(self) -> bool: ...
+    @property
+    def data_status(self) -> str: ...
     @property
     def created_by(self) -> str: ...
     @property
@@ -219,9 +243,11 @@ def meter_document(
             "utility_id": utility.utility_id,
             "utility_name": utility.short_name,
             "electric_service_account_number": meter.electric_service_account_number,
+            "customer_account_number": meter.customer_account_number,
             "utility_meter_serial_number": meter.utility_meter_serial_number,
             "service_point_id": meter.service_point_id,
             "tariff": meter.tariff,
+            "service_class": meter.service_class,
         },
         "customer": {
             "end_customer_name": meter.end_customer_name,
@@ -242,6 +268,7 @@ def meter_document(
             "scope": authorization.scope_granted,
         },
         "is_archived": meter.is_archived,
+        "data_status": meter.data_status or "READY",
         "audit": {
             "created_by": "PARTNER" if meter.created_by == "PARTNER" else "UTILITY",
             "created_at": meter.created_at,
@@ -439,7 +466,22 @@ class BulkPartnerReferenceResults(BaseModel):
 class IntervalOut(BaseModel):
     start: datetime = Field(description="When the interval starts (UTC).")
     duration_seconds: int
-    kwh: float = Field(description="Energy in kWh, after the utility's scaling.")
+    kwh: float = Field(
+        description=(
+            "Net consumption in kWh: kwh_delivered − kwh_received when the utility reports both, "
+            "else the net it reports, else the one direction it reports (received counting "
+            "negative). Negative when the customer exported more than it used."
+        )
+    )
+    kwh_delivered: float | None = Field(
+        description="Energy the utility delivered to the customer, in kWh; null when not reported."
+    )
+    kwh_received: float | None = Field(
+        description=(
+            "Energy the utility received from the customer (solar export), in kWh, positive; "
+            "null when not reported."
+        )
+    )
 
 
 class MeterIntervalsOut(BaseModel):
@@ -447,11 +489,24 @@ class MeterIntervalsOut(BaseModel):
         json_schema_extra={
             "example": {
                 "meter_id": "0b5f6a8e-2f44-4b53-9a59-1f1f0c1d2e3f",
-                "start": "2026-11-01T00:00:00Z",
-                "end": "2026-11-02T00:00:00Z",
+                "start": "2026-06-01T19:00:00Z",
+                "end": "2026-06-01T19:30:00Z",
+                "interval_seconds": 900,
                 "intervals": [
-                    {"start": "2026-11-01T00:00:00Z", "duration_seconds": 3600, "kwh": 0.412},
-                    {"start": "2026-11-01T01:00:00Z", "duration_seconds": 3600, "kwh": 0.377},
+                    {
+                        "start": "2026-06-01T19:00:00Z",
+                        "duration_seconds": 900,
+                        "kwh": -0.61,
+                        "kwh_delivered": 0.0,
+                        "kwh_received": 0.61,
+                    },
+                    {
+                        "start": "2026-06-01T19:15:00Z",
+                        "duration_seconds": 900,
+                        "kwh": -0.574,
+                        "kwh_delivered": 0.0,
+                        "kwh_received": 0.574,
+                    },
                 ],
             }
         }
@@ -460,6 +515,12 @@ class MeterIntervalsOut(BaseModel):
     meter_id: uuid.UUID
     start: datetime
     end: datetime
+    interval_seconds: int | None = Field(
+        description=(
+            "The interval length of the readings shown (the finest the utility reported, unless "
+            "asked for another); null when there are none."
+        )
+    )
     intervals: list[IntervalOut] = Field(
         description="Readings starting in [start, end), oldest first."
     )

@@ -7,7 +7,7 @@ from leap_connect.models.connect import ConnectFlow, ConnectSession, Document, U
 from leap_connect.models.job import Job
 from leap_connect.models.meter import ConnectionReference, Meter
 from leap_connect.models.organization import ApiKey, Organization, User
-from leap_connect.models.portal import LinkOpenCount, PortalSession
+from leap_connect.models.portal import LinkOpen, PortalSession
 from leap_connect.models.signing_key import SigningKey
 from leap_connect.models.webhook import (
     WebhookDelivery,
@@ -27,7 +27,7 @@ __all__ = [
     "ConnectionReference",
     "Document",
     "Job",
-    "LinkOpenCount",
+    "LinkOpen",
     "Meter",
     "Organization",
     "PortalSession",

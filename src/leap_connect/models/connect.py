@@ -24,6 +24,8 @@ class ConnectFlow(IdMixin, TimestampMixin, Base):
     thank_you_url: Mapped[str] = mapped_column(String(2000))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     terms_before_authorization: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How long the flow wishes a customer's permission to last (PG&E's PreferredAuthEndDate).
+    authorization_months: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
 
 
 class Document(IdMixin, TimestampMixin, Base):
@@ -76,6 +78,9 @@ class UtilityAuthorization(IdMixin, TimestampMixin, Base):
         UniqueConstraint("state_hmac"),
         # UtilityAPI's webhooks name an authorization by its reference there.
         Index("ix_utility_authorizations_utility_ref", "utility_id", "utility_authorization_ref"),
+        # The lifecycle job: grants past their end, and grants not asked about for a day.
+        Index("ix_utility_authorizations_status_expires", "status", "expires_at"),
+        Index("ix_utility_authorizations_status_checked", "status", "status_checked_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -101,3 +106,9 @@ class UtilityAuthorization(IdMixin, TimestampMixin, Base):
     authorized_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # When the utility was last asked whether the grant still stands (daily while COMPLETED).
+    status_checked_at: Mapped[datetime | None]
+    # The partner asked to end the grant; it is ended at the utility by a job, retried until it
+    # is, and `revocation_error` says why the utility's last attempt failed.
+    revocation_requested_at: Mapped[datetime | None]
+    revocation_error: Mapped[str | None] = mapped_column(String(1000))

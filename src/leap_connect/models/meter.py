@@ -30,6 +30,9 @@ class Meter(IdMixin, TimestampMixin, Base):
     customer_classification: Mapped[str] = mapped_column(String(20))
     utility_is_required: Mapped[bool] = mapped_column(Boolean, default=False)
     electric_service_account_number: Mapped[str | None] = mapped_column(String(200))
+    """The service agreement ID (SAID), as Leap defines it in CAISO."""
+    customer_account_number: Mapped[str | None] = mapped_column(String(200))
+    service_class: Mapped[str | None] = mapped_column(String(40))
     utility_meter_serial_number: Mapped[str | None] = mapped_column(String(200))
     service_point_id: Mapped[str | None] = mapped_column(String(200))
     tariff: Mapped[str | None] = mapped_column(String(200))
@@ -45,6 +48,11 @@ class Meter(IdMixin, TimestampMixin, Base):
     country_code: Mapped[str | None] = mapped_column(String(2))
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(20), default="UTILITY")
+    data_status: Mapped[str] = mapped_column(String(12), default="READY", server_default="READY")
+    """READY when its readings can be read; COLLECTING while the utility gathers its history
+    (UtilityAPI collects a meter's only when asked), FAILED when that collection failed."""
+    collection_requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the utility was asked to collect the meter's history; None until then."""
 
 
 class ConnectionReference(Base):
@@ -62,18 +70,27 @@ class ConnectionReference(Base):
 
 
 class MeterInterval(Base):
-    """One interval reading, in kWh after the utility's scaling, as the utility reported it."""
+    """One reading of one of a meter's series, after the utility's scaling, as it was reported.
 
-    __tablename__ = "meter_intervals"
+    A series is a direction of flow and an interval length: a net-metered meter has a delivered
+    and a received series, and a meter read both hourly and every 15 minutes has one of each.
+    """
+
+    __tablename__ = "meter_interval_readings"
 
     meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """"delivered" to the customer, "received" from the customer, or "net"."""
+    interval_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     duration_seconds: Mapped[int] = mapped_column(Integer)
-    kwh: Mapped[float] = mapped_column(Double)
+    value: Mapped[float] = mapped_column(Double)
+    unit: Mapped[str] = mapped_column(String(10))
+    """"kWh", or as the utility reports it ("therm", "ft3", …)."""
 
 
 class MeterIntervalDay(Base):
-    """A UTC day whose readings are stored, so asking again does not ask the utility again."""
+    """A UTC day whose readings (every series) are stored, so asking again does not ask again."""
 
     __tablename__ = "meter_interval_days"
 

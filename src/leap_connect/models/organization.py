@@ -18,6 +18,8 @@ class Organization(IdMixin, TimestampMixin, Base):
     display_name: Mapped[str] = mapped_column(String(200))
     logo_url: Mapped[str | None] = mapped_column(String(2000))
     brand_color: Mapped[str] = mapped_column(String(7), default="#1f6feb")
+    # Where customers reach the partner for help: an e-mail address or an https:// URL.
+    support_contact: Mapped[str | None] = mapped_column(String(2000))
     redirect_signing_secret_encrypted: Mapped[str] = mapped_column(String(500))
 
 

@@ -1,11 +1,11 @@
-"""The portal's own tables: signed-in sessions, and how often each flow's links were opened."""
+"""The portal's own tables: signed-in sessions, and who opened each flow's links on which day."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leap_connect.models.base import Base, IdMixin, utc_now
@@ -27,18 +27,21 @@ class PortalSession(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-class LinkOpenCount(Base):
-    """Landing pages shown per flow and UTC day, added up in memory and saved in batches.
+class LinkOpen(Base):
+    """A visitor who opened one of a flow's links on a UTC day: one row however often they did.
 
-    Landing GETs never write (link scanners open links too), so the count of a day grows in
-    steps, each time a server saves what it has counted since the last time.
+    `visitor` is a keyed hash of the client's address, its user agent and the day, so no address is
+    stored and a visitor cannot be followed from one day to the next; an e-mail scanner opening a
+    campaign's links again and again is one visitor a day. `browser_binding_hmac` is the browser
+    cookie's hash as a Connect session stores it, so the funnel knows which opens led to a session.
     """
 
-    __tablename__ = "link_open_counts"
-    __table_args__ = (Index("ix_link_open_counts_org_day", "organization_id", "day"),)
+    __tablename__ = "link_opens"
+    __table_args__ = (Index("ix_link_opens_org_day", "organization_id", "day"),)
 
     flow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connect_flows.id"), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(64), primary_key=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
-    opens: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+    browser_binding_hmac: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(default=utc_now)

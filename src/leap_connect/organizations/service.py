@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from sqlalchemy import event
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
 from leap_connect.kit.broadcast import Broadcast
+from leap_connect.kit.colours import palette_warnings
 from leap_connect.kit.crypto import Encryptor, generate_token, keyed_hash, token_checksum_ok
 from leap_connect.kit.link_rules import RESERVED_NAMES, URL_NAME
 from leap_connect.kit.problems import Conflict, NotFound, ValidationFailed
@@ -50,15 +52,14 @@ async def create_organization(
     display_name: str,
     logo_url: str | None = None,
     brand_color: str | None = None,
+    support_contact: str | None = None,
 ) -> tuple[Organization, str]:
     """The new organization and its redirect-signing secret (shown to the partner)."""
     check_url_name(name, "The organization name")
     if not display_name.strip():
         raise ValidationFailed("The display name must not be empty.")
-    if brand_color is not None and not HEX_COLOR.match(brand_color):
-        raise ValidationFailed(f'The brand colour "{brand_color}" must look like #1f6feb.')
-    if logo_url is not None and not logo_url.startswith("https://"):
-        raise ValidationFailed("The logo URL must start with https://.")
+    _check_brand_color(brand_color)
+    _check_logo_url(logo_url)
     if await repository.get_organization_by_name(session, name):
         raise Conflict(f'An organization named "{name}" already exists.')
     signing_secret = secrets.token_hex(32)
@@ -67,11 +68,70 @@ async def create_organization(
         display_name=display_name.strip(),
         logo_url=logo_url,
         brand_color=(brand_color or "#1f6feb").lower(),
+        support_contact=check_support_contact(support_contact),
         redirect_signing_secret_encrypted=encryptor.encrypt(signing_secret),
     )
     session.add(organization)
     await session.flush()
     return organization, signing_secret
+
+
+def update_branding(
+    organization: Organization,
+    *,
+    display_name: str | None = None,
+    logo_url: str | None = None,
+    brand_color: str | None = None,
+    support_contact: str | None = None,
+) -> None:
+    """Change what customers see of the partner; None leaves a value, "" clears the optional
+    ones (logo, support contact)."""
+    if display_name is not None:
+        if not display_name.strip():
+            raise ValidationFailed("The display name must not be empty.")
+        organization.display_name = display_name.strip()
+    if logo_url is not None:
+        _check_logo_url(logo_url or None)
+        organization.logo_url = logo_url or None
+    if brand_color is not None:
+        _check_brand_color(brand_color)
+        organization.brand_color = brand_color.lower()
+    if support_contact is not None:
+        organization.support_contact = check_support_contact(support_contact)
+
+
+def brand_color_warnings(brand_color: str) -> list[str]:
+    """What to tell a partner about their brand colour: the shades customer pages draw instead of
+    it so that text and focus rings reach WCAG AA contrast (none when it is used as it is)."""
+    return palette_warnings(brand_color) if HEX_COLOR.match(brand_color) else []
+
+
+def check_support_contact(value: str | None) -> str | None:
+    """An e-mail address or an https:// URL, trimmed; empty means none."""
+    contact = (value or "").strip()
+    if not contact:
+        return None
+    if len(contact) > 2000 or not (EMAIL.match(contact) or _is_https_url(contact)):
+        raise ValidationFailed(
+            "The support contact must be an e-mail address (help@acme.example) "
+            "or a URL starting with https://."
+        )
+    return contact
+
+
+def _is_https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname) and not any(c.isspace() for c in value)
+
+
+def _check_brand_color(brand_color: str | None) -> None:
+    if brand_color is not None and not HEX_COLOR.match(brand_color):
+        raise ValidationFailed(f'The brand colour "{brand_color}" must look like #1f6feb.')
+
+
+def _check_logo_url(logo_url: str | None) -> None:
+    if logo_url is not None and not logo_url.startswith("https://"):
+        raise ValidationFailed("The logo URL must start with https://.")
 
 
 async def require_organization(session: AsyncSession, name: str) -> Organization:

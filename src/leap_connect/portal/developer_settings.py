@@ -43,12 +43,19 @@ async def list_api_keys(session: AsyncSession, organization_id: uuid.UUID) -> li
     return await repository.list_api_keys(session, organization_id)
 
 
-async def revoke_api_key(
-    session: AsyncSession, broadcast: Broadcast, organization_id: uuid.UUID, api_key_id: uuid.UUID
-) -> None:
+async def get_api_key(
+    session: AsyncSession, organization_id: uuid.UUID, api_key_id: uuid.UUID
+) -> ApiKey:
     api_key = await repository.get_api_key(session, organization_id, api_key_id)
     if api_key is None:
         raise NotFound("There is no API key with this ID.")
+    return api_key
+
+
+async def revoke_api_key(
+    session: AsyncSession, broadcast: Broadcast, organization_id: uuid.UUID, api_key_id: uuid.UUID
+) -> None:
+    api_key = await get_api_key(session, organization_id, api_key_id)
     organizations_service.revoke_api_key(api_key, broadcast)
 
 

@@ -20,8 +20,16 @@ from leap_connect.esign import service as esign_service
 from leap_connect.esign.schemas import AgreementDocument, AgreementOut
 from leap_connect.kit.problems import NotFound
 from leap_connect.meters.schemas import MeterSearch
-from leap_connect.models import AuditLogEntry, ConnectFlow, WebhookEvent, utc_now
-from leap_connect.portal import repository
+from leap_connect.models import (
+    AuditLogEntry,
+    ConnectFlow,
+    UtilityAuthorization,
+    WebhookEvent,
+    utc_now,
+)
+from leap_connect.portal import repository, wording
+from leap_connect.portal.readings_chart import CHART_DAYS, ReadingsChart, readings_chart
+from leap_connect.utilities.registry import UTILITIES
 
 PAGE_SIZE = 25
 FUNNEL_DAYS = 30
@@ -47,6 +55,15 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class TimelineStep:
+    at: datetime | None
+    label: str
+    detail: str = ""
+    failed: bool = False
+    code: str = ""
+
+
 # --- meters ---------------------------------------------------------------------------------------
 
 
@@ -62,7 +79,9 @@ class MeterQuery:
         return {**{k: v for k, v in self.values.items() if v}, "page_token": page_token}
 
 
-METER_FIELDS = ("reference", "connection_reference", "utility", "classification", "from", "to")
+METER_FIELDS = ("q", "reference", "connection_reference", "utility", "classification", "from", "to")
+# A text search finds at most this many meters (the API search's limit of meter IDs).
+TEXT_MATCHES = 500
 
 
 def meter_query(params: Mapping[str, str]) -> MeterQuery:
@@ -93,6 +112,28 @@ def meter_query(params: Mapping[str, str]) -> MeterQuery:
         return MeterQuery(values, None, " ".join(messages))
 
 
+async def with_text_search(
+    session: AsyncSession, organization_id: uuid.UUID, query: MeterQuery
+) -> MeterQuery:
+    """The search narrowed to the meters whose customer, address, meter number, Reference ID or
+    utility name holds the typed text; no search at all when none does."""
+    text = query.values.get("q", "")
+    if not text or query.search is None:
+        return query
+    lowered = text.casefold()
+    utility_ids = [
+        utility.utility_id
+        for utility in UTILITIES
+        if lowered in utility.name.casefold() or lowered in utility.customer_name.casefold()
+    ]
+    meter_ids = await repository.meter_ids_matching(
+        session, organization_id, text, utility_ids=utility_ids, limit=TEXT_MATCHES
+    )
+    if not meter_ids:
+        return MeterQuery(query.values, None, None)
+    return MeterQuery(query.values, query.search.model_copy(update={"meter_ids": meter_ids}), None)
+
+
 @dataclass(frozen=True)
 class MeterActivity:
     """What a meter's page shows below it: agreements covering it, its events and its history."""
@@ -100,28 +141,55 @@ class MeterActivity:
     agreements: list[tuple[AgreementOut, AgreementDocument]]
     events: list[WebhookEvent]
     history: list[AuditLogEntry]
+    authorization_steps: list[TimelineStep]
+    connect_session_id: uuid.UUID | None
+    flow: ConnectFlow | None
+    readings: ReadingsChart | None
+
+
+def authorization_steps(authorization: UtilityAuthorization | None) -> list[TimelineStep]:
+    """The meter's authorization, step by step, from the dates it keeps.
+
+    (Refreshes and re-authorizations show here once authorizations record them.)
+    """
+    if authorization is None:
+        return []
+    utility = wording.utility_name(authorization.utility_id)
+    steps = [TimelineStep(authorization.authorized_at, "Granted", f"by the customer at {utility}")]
+    if authorization.revoked_at:
+        steps.append(TimelineStep(authorization.revoked_at, "Revoked", failed=True))
+    if authorization.expires_at:
+        ended = authorization.expires_at <= utc_now()
+        label = "Expired" if ended else "Expires"
+        steps.append(TimelineStep(authorization.expires_at, label, failed=ended))
+    return steps
 
 
 async def meter_activity(
     session: AsyncSession, organization_id: uuid.UUID, meter_id: uuid.UUID
 ) -> MeterActivity:
     agreements = await esign_service.list_meter_agreements(session, organization_id, meter_id)
+    found = await repository.meter_authorization(session, organization_id, meter_id)
+    authorization, flow = found if found else (None, None)
+    today = utc_now().date()
+    first_chart_day = today - timedelta(days=CHART_DAYS - 1)
     return MeterActivity(
         agreements=[(agreement, agreement.document) for agreement in agreements],
         events=await repository.meter_webhook_events(session, organization_id, meter_id),
         history=await repository.meter_history(session, organization_id, meter_id),
+        authorization_steps=authorization_steps(authorization),
+        connect_session_id=authorization.connect_session_id if authorization else None,
+        flow=flow,
+        readings=readings_chart(
+            await repository.meter_readings_since(
+                session, organization_id, meter_id, since=_start_of(first_chart_day)
+            ),
+            last_day=today,
+        ),
     )
 
 
 # --- sessions -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TimelineStep:
-    at: datetime | None
-    label: str
-    detail: str = ""
-    failed: bool = False
 
 
 async def session_timeline(
@@ -129,21 +197,15 @@ async def session_timeline(
 ) -> list[TimelineStep]:
     steps = [TimelineStep(connect_session.created_at, "Opened")]
     for authorization in connect_session.authorizations:
-        steps.append(
-            TimelineStep(authorization.created_at, "Utility chosen", authorization.utility_id)
-        )
+        utility = wording.utility_name(authorization.utility_id)
+        steps.append(TimelineStep(authorization.created_at, "Utility chosen", utility))
         if authorization.status == "COMPLETED":
-            steps.append(
-                TimelineStep(authorization.updated_at, "Authorized", authorization.utility_id)
-            )
+            steps.append(TimelineStep(authorization.updated_at, "Authorized", utility))
         elif authorization.status == "FAILED":
-            reason = authorization.error_code or authorization.status.lower()
+            worded = wording.authorization_status(authorization.status, authorization.error_code)
             steps.append(
                 TimelineStep(
-                    authorization.updated_at,
-                    "Failed",
-                    f"{authorization.utility_id}: {reason}",
-                    failed=True,
+                    authorization.updated_at, worded.words, utility, failed=True, code=worded.code
                 )
             )
     agreements = await repository.session_agreements(
@@ -172,6 +234,7 @@ def session_filters(
 @dataclass(frozen=True)
 class FunnelBar:
     label: str
+    counts: str
     count: int
     width: int
     y: int
@@ -190,6 +253,38 @@ CHART_WIDTH = 400
 BAR_HEIGHT = 28
 BAR_GAP = 12
 
+OPENED = (
+    "Links opened",
+    "People who opened one of the flow's links, each once a day however often they (or an e-mail"
+    " scanner) opened it, and every session started.",
+)
+CHOSE = ("Utility chosen", "Sessions started: the customer filled in the form and chose a utility.")
+AUTHORIZED = (
+    "Authorized",
+    "Sessions where a utility granted access, and sessions that went further.",
+)
+SIGNED = ("Signed", "Sessions whose customer signed the terms, and sessions that went further.")
+COMPLETED = ("Completed", "Sessions that reached the thank-you page.")
+
+
+def funnel_steps(
+    counts: repository.FunnelCounts, *, has_terms: bool, terms_before_authorization: bool
+) -> list[tuple[tuple[str, str], int]]:
+    """The funnel's steps in the order the flow's customers take them, each with its count.
+
+    Every step counts the sessions that reached it or went further, and the first adds the
+    visitors who started no session, so no step ever counts more than the one before.
+    """
+    signed = [(SIGNED, counts.signed)] if has_terms else []
+    authorized = [(AUTHORIZED, counts.authorized)]
+    middle = signed + authorized if terms_before_authorization else authorized + signed
+    return [
+        (OPENED, counts.opened_without_session + counts.sessions),
+        (CHOSE, counts.sessions),
+        *middle,
+        (COMPLETED, counts.completed),
+    ]
+
 
 async def funnel(
     session: AsyncSession,
@@ -204,32 +299,29 @@ async def funnel(
     first = first or last - timedelta(days=FUNNEL_DAYS - 1)
     if first > last:
         first, last = last, first
-    opened = await repository.link_opens_between(
-        session, organization_id, flow.id, first=first, last=last
-    )
     counts = await repository.funnel_counts(
         session,
         organization_id,
         flow.id,
-        since=_start_of(first),
-        before=_start_of(last + timedelta(days=1)),
+        first=first,
+        last=last,
+        terms_before_authorization=flow.terms_before_authorization,
     )
-    steps = [
-        ("Links opened", opened),
-        ("Utility chosen", counts.sessions),
-        ("Authorized", counts.authorized),
-        ("Signed", counts.signed),
-        ("Completed", counts.completed),
-    ]
-    top = max(count for _, count in steps) or 1
+    steps = funnel_steps(
+        counts,
+        has_terms=await repository.flow_has_terms(session, flow.id),
+        terms_before_authorization=flow.terms_before_authorization,
+    )
+    top = steps[0][1]
     bars = [
         FunnelBar(
             label=label,
+            counts=counts_what,
             count=count,
             width=max(1, round(CHART_WIDTH * count / top)) if count else 0,
             y=index * (BAR_HEIGHT + BAR_GAP),
-            percent=f"{100 * count / steps[0][1]:.0f}%" if steps[0][1] else "–",
+            percent=f"{100 * count / top:.0f}%" if top else "–",
         )
-        for index, (label, count) in enumerate(steps)
+        for index, ((label, counts_what), count) in enumerate(steps)
     ]
     return Funnel(flow=flow, first=first, last=last, bars=bars)

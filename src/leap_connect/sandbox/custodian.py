@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from urllib.parse import unquote_plus, urlsplit
 
 from leap_connect.sandbox.customers import (
@@ -37,6 +38,12 @@ CLIENT_ACCESS_SCOPE = "FB=3_35_36_37_41_44"
 # What the `partial` customer leaves unticked: demand and usage summaries (ESPI function blocks).
 PARTIAL_WITHHELD_FUNCTION_BLOCKS = frozenset({5, 15, 16})
 RETRY_AFTER_SECONDS = 120
+# What a PG&E grant shares: fixed at the third party's registration, not asked for per request.
+PGE_REGISTERED_SCOPE = (
+    "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=daily;HistoryLength=126144000"
+)
+# PG&E's MinAuthEndDate and PreferredAuthEndDate are 64-bit signed integers of epoch seconds.
+_AUTH_END_DATE = re.compile(r"-?\d{1,19}")
 
 _SCOPE = re.compile(r"FB=(\d+(?:_\d+)*)((?:;[A-Za-z][A-Za-z0-9]*=[A-Za-z0-9._\-]+)*)")
 # RFC 7636 §4.1: 43 to 128 unreserved characters; a S256 challenge is always 43.
@@ -46,6 +53,59 @@ _CODE_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class CustodianMode(StrEnum):
+    """Which authorization endpoint the custodian plays."""
+
+    # The ESPI standard with PKCE: an `FB=…` scope, code_challenge S256 required.
+    ESPI = "espi"
+    # PG&E's Share My Data: scope `MinAuthEndDate=…;PreferredAuthEndDate=…` only, optional
+    # state, `login=guest`, no PKCE; a bad response_type or scope is redirected back as
+    # invalid_request; a new grant cancels the customer's previous one.
+    PGE = "pge"
+
+
+def default_mode(utility_id: str) -> CustodianMode:
+    """Each sandbox utility plays its real counterpart: PG&E in PG&E's mode, others standard."""
+    return CustodianMode.PGE if utility_id == "pge" else CustodianMode.ESPI
+
+
+@dataclass(frozen=True, slots=True)
+class AuthEndDates:
+    """PG&E's scope: the shortest and the preferred end of the customer's authorization."""
+
+    minimum: datetime
+    preferred: datetime
+
+
+def parse_auth_end_dates(text: str, *, now: datetime) -> AuthEndDates | str:
+    """PG&E's scope, or why it is invalid: exactly MinAuthEndDate and PreferredAuthEndDate,
+    epoch seconds, in the future, the minimum not after the preferred."""
+    values: dict[str, int] = {}
+    for part in text.split(";"):
+        name, equals, value = part.partition("=")
+        if not equals or name not in ("MinAuthEndDate", "PreferredAuthEndDate"):
+            return (
+                "scope must be MinAuthEndDate=<epoch seconds>;PreferredAuthEndDate=<epoch seconds>"
+            )
+        if name in values:
+            return f"{name} is repeated"
+        if not _AUTH_END_DATE.fullmatch(value) or not -(2**63) <= int(value) < 2**63:
+            return f"{name} must be a whole number of epoch seconds"
+        values[name] = int(value)
+    if set(values) != {"MinAuthEndDate", "PreferredAuthEndDate"}:
+        return "scope needs both MinAuthEndDate and PreferredAuthEndDate"
+    try:
+        minimum = datetime.fromtimestamp(values["MinAuthEndDate"], UTC)
+        preferred = datetime.fromtimestamp(values["PreferredAuthEndDate"], UTC)
+    except (OverflowError, OSError, ValueError):
+        return "MinAuthEndDate and PreferredAuthEndDate must be real dates"
+    if minimum <= now:
+        return "MinAuthEndDate must be in the future"
+    if preferred < minimum:
+        return "PreferredAuthEndDate must not be before MinAuthEndDate"
+    return AuthEndDates(minimum, preferred)
 
 
 def _hash(token: str) -> str:
@@ -157,30 +217,38 @@ class AuthorizationRequest:
     client: RegisteredClient
     redirect_uri: str
     scope: str
-    state: str
-    code_challenge: str
+    state: str | None  # optional at PG&E
+    code_challenge: str | None  # None in PG&E's mode, which has no PKCE
+    login: str | None = None  # PG&E's `login=guest`
+    auth_end_dates: AuthEndDates | None = None  # PG&E's scope, read
 
     def hidden_fields(self) -> dict[str, str]:
         """The request as the consent form carries it back (the POST validates it all again)."""
-        return {
+        fields = {
             "response_type": "code",
             "client_id": self.client.client_id,
             "redirect_uri": self.redirect_uri,
             "scope": self.scope,
-            "state": self.state,
-            "code_challenge": self.code_challenge,
-            "code_challenge_method": "S256",
         }
+        if self.state is not None:
+            fields["state"] = self.state
+        if self.code_challenge is not None:
+            fields["code_challenge"] = self.code_challenge
+            fields["code_challenge_method"] = "S256"
+        if self.login is not None:
+            fields["login"] = self.login
+        return fields
 
 
 @dataclass(slots=True)
 class _AuthorizationCode:
     client_id: str
     redirect_uri: str
-    code_challenge: str
+    code_challenge: str | None
     requested_scope: str
     username: str
     expires_at: datetime
+    authorized_until: datetime | None = None  # PG&E: the customer's chosen end
     used: bool = False
     authorization_id: str | None = None
 
@@ -197,6 +265,8 @@ class Grant:
     created_at: datetime
     updated_at: datetime
     access_token_expires_at: datetime
+    # The end of the customer's consent (ESPI authorizedPeriod); refresh stops working after it.
+    authorized_until: datetime
     active: bool = True
     refresh_token_hash: str | None = None
 
@@ -221,6 +291,7 @@ class DataCustodian:
         code_lifetime: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = utc_now,
         slow_seconds: float = 5.0,
+        mode: CustodianMode = CustodianMode.ESPI,
     ) -> None:
         if utility_id not in SUPPORTED_UTILITY_IDS:
             raise ValueError(f"no sandbox Green Button custodian for utility {utility_id!r}")
@@ -238,6 +309,7 @@ class DataCustodian:
                         f"redirect URI of {client.client_id} must be absolute: {uri!r}"
                     )
         self.utility_id = utility_id
+        self.mode = mode
         self.public_base_url = public_base_url.rstrip("/")
         self.clients: dict[str, RegisteredClient] = {c.client_id: c for c in clients}
         self.code_lifetime = code_lifetime
@@ -283,6 +355,8 @@ class DataCustodian:
 
         if repeated:
             raise fail("invalid_request", f"repeated parameters: {', '.join(repeated)}")
+        if self.mode is CustodianMode.PGE:
+            return self._check_pge_request(client, redirect_uri, state, one, fail)
         if state is None:
             raise fail("invalid_request", "state is required")
         response_type = one("response_type")
@@ -304,6 +378,30 @@ class DataCustodian:
             raise fail("invalid_request", "code_challenge must be 43 base64url characters")
         return AuthorizationRequest(client, redirect_uri, scope, state, code_challenge)
 
+    def _check_pge_request(
+        self,
+        client: RegisteredClient,
+        redirect_uri: str,
+        state: str | None,
+        one: Callable[[str], str | None],
+        fail: Callable[[str, str], AuthorizationRequestError],
+    ) -> AuthorizationRequest:
+        """PG&E answers every other fault as invalid_request at the redirect URI: a missing or
+        wrong response_type, and a scope that is not its two end dates."""
+        if one("response_type") != "code":
+            raise fail("invalid_request", "response_type must be code")
+        scope = one("scope")
+        if scope is None:
+            raise fail(
+                "invalid_request", "scope with MinAuthEndDate and PreferredAuthEndDate is required"
+            )
+        dates = parse_auth_end_dates(scope, now=self.clock())
+        if isinstance(dates, str):
+            raise fail("invalid_request", dates)
+        return AuthorizationRequest(
+            client, redirect_uri, scope, state, None, login=one("login"), auth_end_dates=dates
+        )
+
     def authenticate_customer(self, username: str, password: str) -> SandboxCustomer | None:
         customer = sandbox_customer(username)
         password_ok = hmac.compare_digest(password.encode(), SANDBOX_PASSWORD.encode())
@@ -319,6 +417,9 @@ class DataCustodian:
             requested_scope=request.scope,
             username=customer.username,
             expires_at=self.clock() + self.code_lifetime,
+            # The sandbox customer accepts the preferred end; a real one may pick another
+            # between the minimum and it.
+            authorized_until=(request.auth_end_dates.preferred if request.auth_end_dates else None),
         )
         return code
 
@@ -392,8 +493,10 @@ class DataCustodian:
         redirect_uri: str | None,
         code_verifier: str | None,
     ) -> dict[str, object]:
-        if code is None or redirect_uri is None or code_verifier is None:
-            raise OAuthError("invalid_request", "code, redirect_uri and code_verifier are required")
+        pkce = self.mode is not CustodianMode.PGE
+        if code is None or redirect_uri is None or (pkce and code_verifier is None):
+            required = "code, redirect_uri and code_verifier" if pkce else "code and redirect_uri"
+            raise OAuthError("invalid_request", f"{required} are required")
         record = self._codes.get(_hash(code))
         if record is None or record.client_id != client.client_id:
             raise OAuthError("invalid_grant", "the authorization code is not valid")
@@ -421,15 +524,25 @@ class DataCustodian:
             raise OAuthError("invalid_grant", "the authorization code has expired")
         if redirect_uri != record.redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
-        if not _CODE_VERIFIER.fullmatch(code_verifier) or not hmac.compare_digest(
-            pkce_challenge(code_verifier), record.code_challenge
+        if record.code_challenge is not None and (
+            code_verifier is None
+            or not _CODE_VERIFIER.fullmatch(code_verifier)
+            or not hmac.compare_digest(pkce_challenge(code_verifier), record.code_challenge)
         ):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
 
-        requested = parse_scope(record.requested_scope)
+        # PG&E shares what the third party registered for; ESPI what the request asked for.
+        requested = parse_scope(
+            PGE_REGISTERED_SCOPE if self.mode is CustodianMode.PGE else record.requested_scope
+        )
         assert requested is not None  # checked at the authorization endpoint
         granted = narrowed_scope(requested) if behaviour is Behaviour.PARTIAL_SCOPE else requested
         now = self.clock()
+        if self.mode is CustodianMode.PGE:
+            # Authorizing again cancels the customer's previous subscription with this client.
+            for previous in self.grants_for_client(client.client_id):
+                if previous.username == record.username:
+                    self._revoke_grant(previous)
         grant = Grant(
             authorization_id=str(secrets.randbelow(9 * 10**9) + 10**9),
             subscription_id=str(secrets.randbelow(9 * 10**9) + 10**9),
@@ -439,6 +552,7 @@ class DataCustodian:
             created_at=now,
             updated_at=now,
             access_token_expires_at=now,
+            authorized_until=record.authorized_until or now + AUTHORIZED_PERIOD,
         )
         self._grants[grant.authorization_id] = grant
         self._subscriptions[grant.subscription_id] = grant
@@ -454,7 +568,7 @@ class DataCustodian:
         grant = self._grants.get(authorization_id) if authorization_id else None
         if grant is None or not grant.active or grant.client_id != client.client_id:
             raise OAuthError("invalid_grant", "the refresh token is not valid")
-        if self.clock() >= grant.created_at + AUTHORIZED_PERIOD:
+        if self.clock() >= grant.authorized_until:
             raise OAuthError("invalid_grant", "the authorization has expired")
         if scope is not None and scope != grant.scope:
             raise OAuthError("invalid_scope", "a refresh can only keep the granted scope")
@@ -523,6 +637,28 @@ class DataCustodian:
         else:
             del self._access_tokens[token_hash]
 
+    def delete_authorization(self, access: AccessToken, authorization_id: str) -> bool:
+        """ESPI's DELETE of an Authorization: its client (with its own token, or the grant's)
+        ends the grant. False when the token may not; an unknown or ended grant is no error."""
+        grant = self._grants.get(authorization_id)
+        if grant is None:
+            return True
+        if grant.client_id != access.client_id or access.grant not in (None, grant):
+            return False
+        self._revoke_grant(grant)
+        return True
+
+    def revoke_by_customer(self, username: str, authorization_id: str) -> bool:
+        """The customer stops sharing on the utility's own site; False when not theirs."""
+        grant = self._grants.get(authorization_id)
+        if grant is None or grant.username != username:
+            return False
+        self._revoke_grant(grant)
+        return True
+
+    def grants_of_customer(self, username: str) -> list[Grant]:
+        return [grant for grant in self._grants.values() if grant.username == username]
+
     def _revoke_grant(self, grant: Grant) -> None:
         if not grant.active:
             return
@@ -566,7 +702,9 @@ class DataCustodian:
             scope=grant.scope,
             grant_type="authorization_code",
             authorized_start=grant.created_at,
-            authorized_seconds=int(AUTHORIZED_PERIOD.total_seconds()),
+            # In whole epoch seconds, as the resource carries them, so start + duration is the end.
+            authorized_seconds=int(grant.authorized_until.timestamp())
+            - int(grant.created_at.timestamp()),
             published_start=history_start,
             published_seconds=int((history_end - history_start).total_seconds()),
             expires_at=grant.access_token_expires_at,

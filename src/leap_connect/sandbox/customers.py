@@ -7,11 +7,12 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 SANDBOX_PASSWORD = "sandbox"  # noqa: S105 - every test customer's published password
 
@@ -21,9 +22,16 @@ HISTORY = timedelta(days=365)
 # ESPI UnitSymbolKind 72: watt-hours.
 UOM_WH = 72
 
+# ESPI FlowDirectionKind: 1 forward (delivered to the customer), 19 reverse (received from it).
+FLOW_DELIVERED = 1
+FLOW_RECEIVED = 19
+
 # Pacific Standard Time. The load shapes follow the local clock; DST moves them by an hour at most,
-# which a fixed offset can ignore (and it spares us a time-zone database).
+# which a fixed offset can ignore.
 PACIFIC_UTC_OFFSET_SECONDS = -8 * 3600
+# The custodians' local days, where their IntervalBlocks begin and end: by the time-zone
+# database, not by the ESPI rules the client reads, so the two are checked against each other.
+UTILITY_TIME_ZONE = ZoneInfo("America/Los_Angeles")
 
 T = TypeVar("T")
 
@@ -46,6 +54,8 @@ class SandboxCustomer:
     classification: Classification
     behaviour: Behaviour
     description: str
+    solar: bool = False
+    """Net metered: rooftop solar, read in both directions."""
 
 
 SANDBOX_CUSTOMERS: dict[str, SandboxCustomer] = {
@@ -62,6 +72,14 @@ SANDBOX_CUSTOMERS: dict[str, SandboxCustomer] = {
             Classification.COMMERCIAL,
             Behaviour.NORMAL,
             "three commercial meters at two service addresses, 15-minute readings",
+        ),
+        SandboxCustomer(
+            "solar",
+            Classification.RESIDENTIAL,
+            Behaviour.NORMAL,
+            "one net-metered home with rooftop solar: 15-minute readings of energy delivered "
+            "and received",
+            solar=True,
         ),
         SandboxCustomer(
             "partial",
@@ -96,7 +114,7 @@ def sandbox_customer(username: str) -> SandboxCustomer | None:
     base = SANDBOX_CUSTOMERS.get(tagged.group("base")) if tagged else None
     if base is None:
         return None
-    return SandboxCustomer(username, base.classification, base.behaviour, base.description)
+    return replace(base, username=username)
 
 
 def known_customer(username: str) -> SandboxCustomer:
@@ -126,6 +144,18 @@ class IntervalBlockData:
     duration: int
     interval_seconds: int
     readings: list[tuple[int, int]]  # (start, value) in epoch seconds and ReadingType units
+    meter_reading_id: str = ""
+    """The MeterReading (series) the block belongs to; empty for the usage point's delivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxMeterReading:
+    """One series of a usage point: its MeterReading and ReadingType, and its flow direction."""
+
+    meter_reading_id: str
+    reading_type_id: str
+    flow_direction: int
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,62 +174,96 @@ class SandboxUsagePoint:
     power_of_ten_multiplier: int
     peak_kw: float
     seed: bytes
+    solar_kw: float = 0.0
+    """Rooftop solar's peak output; above 0 the meter is read in both directions."""
+    received_meter_reading_id: str = ""
+    received_reading_type_id: str = ""
 
     @property
     def uom(self) -> int:
         return UOM_WH
 
-    def readings(self, start: datetime, end: datetime) -> list[tuple[int, int]]:
-        """Every reading whose interval starts in [start, end), oldest first."""
+    @property
+    def meter_readings(self) -> tuple[SandboxMeterReading, ...]:
+        delivered = SandboxMeterReading(
+            self.meter_reading_id, self.reading_type_id, FLOW_DELIVERED, "Electricity consumption"
+        )
+        if self.solar_kw <= 0:
+            return (delivered,)
+        received = SandboxMeterReading(
+            self.received_meter_reading_id,
+            self.received_reading_type_id,
+            FLOW_RECEIVED,
+            "Electricity received from the customer",
+        )
+        return (delivered, received)
+
+    def meter_reading(self, meter_reading_id: str) -> SandboxMeterReading | None:
+        return next(
+            (r for r in self.meter_readings if r.meter_reading_id == meter_reading_id), None
+        )
+
+    def readings(
+        self, start: datetime, end: datetime, flow_direction: int = FLOW_DELIVERED
+    ) -> list[tuple[int, int]]:
+        """Every reading of one direction whose interval starts in [start, end), oldest first."""
         first, last = int(start.timestamp()), int(end.timestamp())
         interval = self.interval_seconds
         first = -(-first // interval) * interval
         readings: list[tuple[int, int]] = []
         for day in range(first // 86400, (last - 1) // 86400 + 1):
             day_start = day * 86400
-            for index, value in enumerate(self._day_values(day)):
+            delivered, received = self._day_values(day)
+            values = received if flow_direction == FLOW_RECEIVED else delivered
+            for index, value in enumerate(values):
                 moment = day_start + index * interval
                 if first <= moment < last:
                     readings.append((moment, value))
         return readings
 
     def interval_blocks(self, start: datetime, end: datetime) -> list[IntervalBlockData]:
-        """The readings in [start, end), one block per calendar month that has any."""
+        """One block per series and local day (the utility's, DST and all) lying wholly inside
+        [start, end): a custodian cuts its blocks at local midnights and, as OpenESPI does,
+        returns only the blocks wholly inside the window asked for."""
         blocks: list[IntervalBlockData] = []
-        month = datetime(start.year, start.month, 1, tzinfo=UTC)
-        while month < end:
-            following = datetime(
-                month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC
-            )
-            readings = self.readings(max(start, month), min(end, following))
-            if readings:
-                block_start = readings[0][0]
-                block_end = readings[-1][0] + self.interval_seconds
-                blocks.append(
-                    IntervalBlockData(
-                        block_id=f"{month.year:04d}{month.month:02d}",
-                        start=block_start,
-                        duration=block_end - block_start,
-                        interval_seconds=self.interval_seconds,
-                        readings=readings,
+        day = start.astimezone(UTILITY_TIME_ZONE).date()
+        while (begins := local_midnight(day)) < end:
+            ends = local_midnight(day + timedelta(days=1))
+            if start <= begins and ends <= end:
+                for meter_reading in self.meter_readings:
+                    readings = self.readings(begins, ends, meter_reading.flow_direction)
+                    blocks.append(
+                        IntervalBlockData(
+                            block_id=f"{day:%Y%m%d}",
+                            start=int(begins.timestamp()),
+                            duration=int((ends - begins).total_seconds()),
+                            interval_seconds=self.interval_seconds,
+                            readings=readings,
+                            meter_reading_id=meter_reading.meter_reading_id,
+                        )
                     )
-                )
-            month = following
-        return blocks
+            day += timedelta(days=1)
+        # Grouped by series, each oldest first, as a MeterReading's blocks are listed.
+        order = {r.meter_reading_id: i for i, r in enumerate(self.meter_readings)}
+        return sorted(blocks, key=lambda block: (order[block.meter_reading_id], block.start))
 
-    def _day_values(self, day: int) -> list[int]:
-        """One UTC day of readings. Seeded by the meter and the day, so a reading never changes."""
+    def _day_values(self, day: int) -> tuple[list[int], list[int]]:
+        """One UTC day of readings, delivered and received. Seeded by the meter and the day, so a
+        reading never changes."""
         # random.Random's sequence for an integer seed is stable across Python versions (a
         # documented guarantee), and the seed comes from a hash: the same meter and day always give
         # the same readings, in any process, whatever window was asked for.
         seed = hashlib.blake2b(self.seed + day.to_bytes(8, "big", signed=True), digest_size=8)
         noise = random.Random(int.from_bytes(seed.digest(), "big"))  # noqa: S311 - not a secret
+        # The sky has its own draw, so a home's load is the same with or without panels.
+        sky = random.Random(int.from_bytes(seed.digest(), "big") ^ 0x5A5A)  # noqa: S311
         interval = self.interval_seconds
         to_units = 1000 * (interval / 3600) * 10 ** (-self.power_of_ten_multiplier)
         shape = (
             _residential_kw if self.classification is Classification.RESIDENTIAL else _commercial_kw
         )
-        values = []
+        clearness = 0.55 + 0.45 * sky.random()  # one weather for the whole day
+        delivered, received = [], []
         for index in range(86400 // interval):
             # The load at the middle of the interval, on the local clock.
             local = day * 86400 + index * interval + interval / 2 + PACIFIC_UTC_OFFSET_SECONDS
@@ -209,8 +273,11 @@ class SandboxUsagePoint:
             # 1970-01-01 was a Thursday: day 0 has weekday 3 (Monday = 0).
             weekend = (local_day + 3) % 7 >= 5
             kw = shape(hour, year_phase, weekend) * self.peak_kw * (0.88 + 0.24 * noise.random())
-            values.append(round(kw * to_units))
-        return values
+            if self.solar_kw > 0:
+                kw -= self.solar_kw * _solar_output(hour, year_phase) * clearness
+            delivered.append(round(max(kw, 0.0) * to_units))
+            received.append(round(max(-kw, 0.0) * to_units))
+        return delivered, received
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +293,11 @@ class CustomerProfile:
 
     def usage_point(self, usage_point_id: str) -> SandboxUsagePoint | None:
         return next((p for p in self.usage_points if p.usage_point_id == usage_point_id), None)
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of a local day of the custodians, in UTC."""
+    return datetime.combine(day, time(), tzinfo=UTILITY_TIME_ZONE).astimezone(UTC)
 
 
 def data_window(now: datetime) -> tuple[datetime, datetime]:
@@ -268,6 +340,15 @@ def _commercial_kw(hour: float, year_phase: float, weekend: bool) -> float:
         0.0 if weekend else 1 / (1 + math.exp(-2 * (hour - 7))) / (1 + math.exp(2 * (hour - 18.5)))
     )
     return 0.22 + 0.55 * occupied + 0.2 * summer * _bump(hour, 15.0, 3.0) * (0.3 if weekend else 1)
+
+
+def _solar_output(hour: float, year_phase: float) -> float:
+    """Rooftop solar as a fraction of its peak: daylight around solar noon, longer in summer."""
+    half_day = 6.0 + 1.6 * math.cos(2 * math.pi * (year_phase - 0.47))
+    angle = (hour - (12.0 - half_day)) / (2 * half_day)
+    if not 0.0 < angle < 1.0:
+        return 0.0
+    return float(math.sin(math.pi * angle) ** 1.5) * (0.75 + 0.25 * _season(year_phase, 0.47))
 
 
 # --- stable identities ----------------------------------------------------------------------
@@ -358,9 +439,11 @@ def _usage_point(
     title: str,
     tariff: str,
     peak_kw: float,
+    solar: bool = False,
 ) -> SandboxUsagePoint:
     key = (utility_id, username, f"usage-point-{index}")
     residential = classification is Classification.RESIDENTIAL
+    quarter_hours = solar or not residential
     return SandboxUsagePoint(
         usage_point_id=_digits(10, *key, "id"),
         meter_reading_id=_digits(10, *key, "meter-reading"),
@@ -373,12 +456,15 @@ def _usage_point(
         address=address,
         classification=classification,
         # Residential readings in mWh (multiplier -3, as some custodians publish), so a client
-        # that ignores powerOfTenMultiplier is caught; commercial in plain Wh, which also keeps a
-        # year of 15-minute readings for three meters under 20 MB.
-        interval_seconds=3600 if residential else 900,
-        power_of_ten_multiplier=-3 if residential else 0,
+        # that ignores powerOfTenMultiplier is caught; 15-minute readings (commercial, solar) in
+        # plain Wh, which also keeps a year of three commercial meters' readings under 20 MB.
+        interval_seconds=900 if quarter_hours else 3600,
+        power_of_ten_multiplier=0 if quarter_hours else -3,
         peak_kw=peak_kw,
         seed=_digest(*key, "readings"),
+        solar_kw=(4.0 + 4.0 * _fraction(*key, "solar")) if solar else 0.0,
+        received_meter_reading_id=_digits(10, *key, "received-meter-reading") if solar else "",
+        received_reading_type_id=_digits(8, *key, "received-reading-type") if solar else "",
     )
 
 
@@ -402,6 +488,7 @@ def customer_profile(utility_id: str, username: str) -> CustomerProfile:
                 title="Home electric service",
                 tariff=flavour.residential_tariff,
                 peak_kw=1.7 + 1.1 * _fraction(*key, "size"),
+                solar=customer.solar,
             ),
         )
         mailing = home

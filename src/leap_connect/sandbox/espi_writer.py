@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leap_connect.sandbox.customers import (
+    FLOW_RECEIVED,
     PACIFIC_UTC_OFFSET_SECONDS,
     Classification,
     CustomerProfile,
     IntervalBlockData,
+    SandboxMeterReading,
     SandboxUsagePoint,
     ServiceAddress,
 )
@@ -33,12 +35,12 @@ DST_END_RULE = "B40E2000"
 DST_OFFSET_SECONDS = 3600
 LOCAL_TIME_PARAMETERS_ID = "pacific"
 
-# ReadingType codes (ESPI enumerations): delta data, electricity, normal, forward, energy, S12N.
+# ReadingType codes (ESPI enumerations): delta data, electricity, normal, energy, S12N. The flow
+# direction is each MeterReading's own: 1 forward (delivered), 19 reverse (received).
 ACCUMULATION_DELTA_DATA = 4
 COMMODITY_ELECTRICITY_SECONDARY_METERED = 1
 CURRENCY_USD = 840
 DATA_QUALIFIER_NORMAL = 12
-FLOW_DIRECTION_FORWARD = 1
 MEASUREMENT_KIND_ENERGY = 12
 PHASE_S12N = 769
 SERVICE_KIND_ELECTRICITY = 0
@@ -84,17 +86,23 @@ class ResourceUrls:
     def meter_readings(self, subscription_id: str, point: SandboxUsagePoint) -> str:
         return f"{self.usage_point(subscription_id, point)}/MeterReading"
 
-    def meter_reading(self, subscription_id: str, point: SandboxUsagePoint) -> str:
-        return f"{self.meter_readings(subscription_id, point)}/{point.meter_reading_id}"
+    def meter_reading(
+        self, subscription_id: str, point: SandboxUsagePoint, meter_reading_id: str = ""
+    ) -> str:
+        """The MeterReading `meter_reading_id` of the point; its delivered one by default."""
+        mr_id = meter_reading_id or point.meter_reading_id
+        return f"{self.meter_readings(subscription_id, point)}/{mr_id}"
 
-    def interval_blocks(self, subscription_id: str, point: SandboxUsagePoint) -> str:
-        return f"{self.meter_reading(subscription_id, point)}/IntervalBlock"
+    def interval_blocks(
+        self, subscription_id: str, point: SandboxUsagePoint, meter_reading_id: str = ""
+    ) -> str:
+        return f"{self.meter_reading(subscription_id, point, meter_reading_id)}/IntervalBlock"
 
     def reading_types(self) -> str:
         return f"{self.base}/ReadingType"
 
-    def reading_type(self, point: SandboxUsagePoint) -> str:
-        return f"{self.reading_types()}/{point.reading_type_id}"
+    def reading_type(self, point: SandboxUsagePoint, reading_type_id: str = "") -> str:
+        return f"{self.reading_types()}/{reading_type_id or point.reading_type_id}"
 
     def local_time_parameters_feed(self) -> str:
         return f"{self.base}/LocalTimeParameters"
@@ -190,19 +198,31 @@ def usage_point_entry(
 
 
 def meter_reading_entry(
-    urls: ResourceUrls, subscription_id: str, point: SandboxUsagePoint, *, published: datetime
+    urls: ResourceUrls,
+    subscription_id: str,
+    point: SandboxUsagePoint,
+    *,
+    published: datetime,
+    reading: SandboxMeterReading | None = None,
 ) -> Entry:
+    """The MeterReading entry of one of the point's series (its delivered one by default)."""
+    reading = reading or point.meter_readings[0]
+    href = urls.meter_reading(subscription_id, point, reading.meter_reading_id)
     return Entry(
-        title="Electricity consumption",
-        self_link=Link(
-            "self", urls.meter_reading(subscription_id, point), "espi-entry/MeterReading"
-        ),
+        title=reading.title,
+        self_link=Link("self", href, "espi-entry/MeterReading"),
         links=(
             Link("up", urls.meter_readings(subscription_id, point), "espi-feed/MeterReading"),
             Link(
-                "related", urls.interval_blocks(subscription_id, point), "espi-feed/IntervalBlock"
+                "related",
+                urls.interval_blocks(subscription_id, point, reading.meter_reading_id),
+                "espi-feed/IntervalBlock",
             ),
-            Link("related", urls.reading_type(point), "espi-entry/ReadingType"),
+            Link(
+                "related",
+                urls.reading_type(point, reading.reading_type_id),
+                "espi-entry/ReadingType",
+            ),
         ),
         published=published,
         updated=published,
@@ -211,14 +231,19 @@ def meter_reading_entry(
 
 
 def reading_type_entry(
-    urls: ResourceUrls, point: SandboxUsagePoint, *, published: datetime
+    urls: ResourceUrls,
+    point: SandboxUsagePoint,
+    *,
+    published: datetime,
+    reading: SandboxMeterReading | None = None,
 ) -> Entry:
+    reading = reading or point.meter_readings[0]
     content = _espi("ReadingType")
     _espi_text(content, "accumulationBehaviour", ACCUMULATION_DELTA_DATA)
     _espi_text(content, "commodity", COMMODITY_ELECTRICITY_SECONDARY_METERED)
     _espi_text(content, "currency", CURRENCY_USD)
     _espi_text(content, "dataQualifier", DATA_QUALIFIER_NORMAL)
-    _espi_text(content, "flowDirection", FLOW_DIRECTION_FORWARD)
+    _espi_text(content, "flowDirection", reading.flow_direction)
     _espi_text(content, "intervalLength", point.interval_seconds)
     _espi_text(content, "kind", MEASUREMENT_KIND_ENERGY)
     _espi_text(content, "phase", PHASE_S12N)
@@ -226,9 +251,12 @@ def reading_type_entry(
     _espi_text(content, "timeAttribute", 0)
     _espi_text(content, "uom", point.uom)
     minutes = point.interval_seconds // 60
+    what = "received" if reading.flow_direction == FLOW_RECEIVED else "delivered"
     return Entry(
-        title=f"Energy delivered, {minutes}-minute intervals",
-        self_link=Link("self", urls.reading_type(point), "espi-entry/ReadingType"),
+        title=f"Energy {what}, {minutes}-minute intervals",
+        self_link=Link(
+            "self", urls.reading_type(point, reading.reading_type_id), "espi-entry/ReadingType"
+        ),
         links=(Link("up", urls.reading_types(), "espi-feed/ReadingType"),),
         published=published,
         updated=published,
@@ -254,13 +282,17 @@ def interval_block_entry(
         sub(reading, value_tag).text = str(value)
     # A block is published once its last interval has ended.
     published = datetime.fromtimestamp(block.start + block.duration, UTC)
-    feed_href = urls.interval_blocks(subscription_id, point)
+    feed_href = urls.interval_blocks(subscription_id, point, block.meter_reading_id)
     return Entry(
         title="Interval readings",
         self_link=Link("self", f"{feed_href}/{block.block_id}", "espi-entry/IntervalBlock"),
         links=(
             Link("up", feed_href, "espi-feed/IntervalBlock"),
-            Link("related", urls.meter_reading(subscription_id, point), "espi-entry/MeterReading"),
+            Link(
+                "related",
+                urls.meter_reading(subscription_id, point, block.meter_reading_id),
+                "espi-entry/MeterReading",
+            ),
         ),
         published=published,
         updated=published,
@@ -300,15 +332,23 @@ def subscription_entries(
     *,
     published: datetime,
 ) -> list[Entry]:
-    """A Batch/Subscription: each UsagePoint with its MeterReading, ReadingType and blocks."""
+    """A Batch/Subscription: each UsagePoint with its MeterReadings, their ReadingTypes and
+    blocks (a point's blocks, of all its MeterReadings, in `blocks`)."""
     entries: list[Entry] = []
     for point, point_blocks in zip(points, blocks, strict=True):
         entries.append(usage_point_entry(urls, subscription_id, point, published=published))
-        entries.append(meter_reading_entry(urls, subscription_id, point, published=published))
-        entries.append(reading_type_entry(urls, point, published=published))
-        entries.extend(
-            interval_block_entry(urls, subscription_id, point, block) for block in point_blocks
-        )
+        for reading in point.meter_readings:
+            entries.append(
+                meter_reading_entry(
+                    urls, subscription_id, point, published=published, reading=reading
+                )
+            )
+            entries.append(reading_type_entry(urls, point, published=published, reading=reading))
+            entries.extend(
+                interval_block_entry(urls, subscription_id, point, block)
+                for block in point_blocks
+                if (block.meter_reading_id or point.meter_reading_id) == reading.meter_reading_id
+            )
     entries.append(local_time_parameters_entry(urls, published=published))
     return entries
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,14 +15,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from leap_connect.sandbox.custodian import (
+    PGE_REGISTERED_SCOPE,
     AccessToken,
     AuthorizationRequest,
     AuthorizationRequestError,
+    CustodianMode,
     DataCustodian,
     Grant,
     OAuthError,
     RegisteredClient,
     UntrustedRedirectError,
+    default_mode,
     parse_scope,
     sandbox_client,
     utc_now,
@@ -32,6 +35,7 @@ from leap_connect.sandbox.customers import (
     SUPPORTED_UTILITY_IDS,
     CustomerProfile,
     IntervalBlockData,
+    SandboxMeterReading,
     SandboxUsagePoint,
     customer_profile,
     data_window,
@@ -56,11 +60,13 @@ from leap_connect.utilities.sandbox_access import SANDBOX_CLIENT_ID, SANDBOX_CLI
 __all__ = [
     "SANDBOX_CLIENT_ID",
     "SANDBOX_CLIENT_SECRET",
+    "CustodianMode",
     "DataCustodian",
     "RegisteredClient",
     "create_green_button_router",
     "create_sandbox_app",
     "create_sandbox_custodians",
+    "default_mode",
     "run_standalone",
     "sandbox_client",
 ]
@@ -250,6 +256,45 @@ def create_green_button_router(custodian: DataCustodian) -> APIRouter:
     async def authorization(request: Request, authorization_id: str) -> Response:
         return resources.authorizations(request, authorization_id)
 
+    @router.delete(prefix + "/Authorization/{authorization_id}")
+    async def delete_authorization(request: Request, authorization_id: str) -> Response:
+        """The third party ends a grant (ESPI): with its client token, or the grant's own."""
+        access = resources._bearer(request)
+        if isinstance(access, Response):
+            return access
+        if not custodian.delete_authorization(access, authorization_id):
+            return _forbidden("this token cannot end that authorization")
+        return Response(status_code=200, headers=NO_STORE)
+
+    # --- the customer's own account: who they share with, and stopping it -----------------
+
+    @router.get("/account/sharing")
+    async def sharing_page(request: Request) -> Response:
+        return pages.sharing()
+
+    @router.post("/account/sharing")
+    async def sharing_decision(request: Request) -> Response:
+        form = multi(await request.form())
+        username = one(form, "username") or ""
+        customer = custodian.authenticate_customer(username, one(form, "password") or "")
+        if customer is None:
+            return pages.sharing(
+                status_code=401,
+                username=username,
+                message="That username and password do not match a customer. Try again.",
+            )
+        stop = one(form, "stop")
+        if stop and custodian.revoke_by_customer(customer.username, stop):
+            message = "You stopped sharing your data with that company."
+        else:
+            message = None
+        return pages.sharing(
+            username=customer.username,
+            grants=custodian.grants_of_customer(customer.username),
+            message=message,
+            signed_in=True,
+        )
+
     @router.get(prefix + "/Batch/RetailCustomer/{retail_customer_id}")
     async def retail_customer(request: Request, retail_customer_id: str) -> Response:
         return resources.retail_customer(request, retail_customer_id)
@@ -280,11 +325,34 @@ class _Pages:
             status_code,
             form_action=f"'self' {redirect.scheme}://{redirect.netloc}",
             client_name=authorization.client.display_name,
-            scope_items=_describe_scope(authorization.scope),
+            scope_items=_describe_request(authorization),
             hidden_fields=authorization.hidden_fields(),
             username=username,
             message=message,
             customers=list(SANDBOX_CUSTOMERS.values()),
+        )
+
+    def sharing(
+        self,
+        *,
+        status_code: int = 200,
+        username: str = "",
+        grants: Sequence[Grant] = (),
+        message: str | None = None,
+        signed_in: bool = False,
+    ) -> HTMLResponse:
+        """The customer's own account page: the companies they share with, and a way to stop."""
+        return self._render(
+            "sharing.html",
+            status_code,
+            form_action="'self'",
+            username=username,
+            grants=grants,
+            message=message,
+            signed_in=signed_in,
+            client_names={
+                client.client_id: client.display_name for client in self.custodian.clients.values()
+            },
         )
 
     def untrusted_redirect(self, error: UntrustedRedirectError) -> HTMLResponse:
@@ -398,12 +466,19 @@ class _Resources:
         found = self._meter_reading(request, subscription_id, usage_point_id, meter_reading_id)
         if isinstance(found, Response):
             return found
+        point, _ = found
         published = data_window(self.custodian.clock())[1]
-        entry = meter_reading_entry(self.urls, subscription_id, found, published=published)
+        entries = [
+            meter_reading_entry(
+                self.urls, subscription_id, point, published=published, reading=reading
+            )
+            for reading in point.meter_readings
+            if meter_reading_id in (None, reading.meter_reading_id)
+        ]
         if meter_reading_id is not None:
-            return _atom(entry_document(entry))
-        href = self.urls.meter_readings(subscription_id, found)
-        return self._feed("Meter readings", href, "MeterReading", [entry])
+            return _atom(entry_document(entries[0]))
+        href = self.urls.meter_readings(subscription_id, point)
+        return self._feed("Meter readings", href, "MeterReading", entries)
 
     async def interval_blocks(
         self,
@@ -416,7 +491,7 @@ class _Resources:
         found = self._meter_reading(request, subscription_id, usage_point_id, meter_reading_id)
         if isinstance(found, Response):
             return found
-        point = found
+        point, _ = found
         window = self._window(request)
         if isinstance(window, Response):
             return window
@@ -424,7 +499,11 @@ class _Resources:
         updated = self.custodian.clock()
 
         def build() -> bytes | None:
-            blocks: Iterable[IntervalBlockData] = point.interval_blocks(start, end)
+            blocks: Iterable[IntervalBlockData] = [
+                block
+                for block in point.interval_blocks(start, end)
+                if block.meter_reading_id == meter_reading_id
+            ]
             if interval_block_id is not None:
                 block = next((b for b in blocks if b.block_id == interval_block_id), None)
                 if block is None:
@@ -434,7 +513,7 @@ class _Resources:
                 )
             return feed_document(
                 title="Interval blocks",
-                self_href=self.urls.interval_blocks(subscription_id, point),
+                self_href=self.urls.interval_blocks(subscription_id, point, meter_reading_id),
                 self_type="espi-feed/IntervalBlock",
                 updated=updated,
                 entries=[
@@ -452,11 +531,24 @@ class _Resources:
             return access
         profile = self.custodian.profile(access.grant) if access.grant else None
         points = profile.usage_points if profile else ()
-        point = next((p for p in points if p.reading_type_id == reading_type_id), None)
-        if point is None:
+        found = next(
+            (
+                (point, reading)
+                for point in points
+                for reading in point.meter_readings
+                if reading.reading_type_id == reading_type_id
+            ),
+            None,
+        )
+        if found is None:
             return _not_found("reading type")
         published = data_window(self.custodian.clock())[1]
-        return _atom(entry_document(reading_type_entry(self.urls, point, published=published)))
+        point, reading = found
+        return _atom(
+            entry_document(
+                reading_type_entry(self.urls, point, published=published, reading=reading)
+            )
+        )
 
     def local_time_parameters(self, request: Request, local_time_parameters_id: str) -> Response:
         access = self._bearer(request)
@@ -566,16 +658,19 @@ class _Resources:
         subscription_id: str,
         usage_point_id: str,
         meter_reading_id: str | None,
-    ) -> SandboxUsagePoint | Response:
+    ) -> tuple[SandboxUsagePoint, SandboxMeterReading | None] | Response:
         found = self._subscription(request, subscription_id)
         if isinstance(found, Response):
             return found
         point = self.custodian.profile(found).usage_point(usage_point_id)
         if point is None:
             return _not_found("usage point")
-        if meter_reading_id is not None and meter_reading_id != point.meter_reading_id:
+        if meter_reading_id is None:
+            return point, None
+        reading = point.meter_reading(meter_reading_id)
+        if reading is None:
             return _not_found("meter reading")
-        return point
+        return point, reading
 
     @staticmethod
     def _points(
@@ -624,8 +719,11 @@ def create_sandbox_custodians(
     *,
     clock: Callable[[], datetime] = utc_now,
     slow_seconds: float = 5.0,
+    modes: Mapping[str, CustodianMode] | None = None,
 ) -> list[DataCustodian]:
-    """One custodian per Green Button utility, at {public_base_url}/sandbox/{utility_id}."""
+    """One custodian per Green Button utility, at {public_base_url}/sandbox/{utility_id}, each in
+    its utility's mode unless `modes` names another."""
+    modes = modes or {}
     root = public_base_url.rstrip("/")
     return [
         DataCustodian(
@@ -634,6 +732,7 @@ def create_sandbox_custodians(
             clients=clients,
             clock=clock,
             slow_seconds=slow_seconds,
+            mode=modes.get(utility_id, default_mode(utility_id)),
         )
         for utility_id in SUPPORTED_UTILITY_IDS
     ]
@@ -659,6 +758,9 @@ def create_sandbox_app(custodians: Sequence[DataCustodian]) -> FastAPI:
                     "authorization_endpoint": f"{custodian.public_base_url}/oauth/authorize",
                     "token_endpoint": f"{custodian.public_base_url}/oauth/token",
                     "revocation_endpoint": f"{custodian.public_base_url}/oauth/revoke",
+                    "mode": custodian.mode.value,
+                    # Where a test customer signs in to stop sharing, as at the real utility.
+                    "sharing_page": f"{custodian.public_base_url}/account/sharing",
                     "resource_base": custodian.urls.base,
                 }
                 for custodian in custodians
@@ -679,6 +781,7 @@ def run_standalone(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     ssl_client_ca: str | None = None,
+    modes: Mapping[str, CustodianMode] | None = None,
 ) -> None:
     """Serve the pge, sce and sdge custodians alone; `public_base_url` is this server's root
     URL as clients reach it (e.g. http://127.0.0.1:9100). With `ssl_client_ca`, every client
@@ -687,7 +790,7 @@ def run_standalone(
 
     import uvicorn
 
-    app = create_sandbox_app(create_sandbox_custodians(public_base_url, clients))
+    app = create_sandbox_app(create_sandbox_custodians(public_base_url, clients, modes=modes))
     uvicorn.run(
         app,
         host=host,
@@ -704,6 +807,18 @@ def run_standalone(
 
 def _error_params(error: AuthorizationRequestError) -> dict[str, str | None]:
     return {"error": error.error, "error_description": error.description, "state": error.state}
+
+
+def _describe_request(authorization: AuthorizationRequest) -> list[str]:
+    """What the customer is asked to share: PG&E's registered data until the preferred end, or
+    the ESPI scope of the request."""
+    dates = authorization.auth_end_dates
+    if dates is None:
+        return _describe_scope(authorization.scope)
+    return [
+        *_describe_scope(PGE_REGISTERED_SCOPE),
+        f"Until {dates.preferred:%B} {dates.preferred.day}, {dates.preferred.year}",
+    ]
 
 
 def _describe_scope(scope_text: str) -> list[str]:

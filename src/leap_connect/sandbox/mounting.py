@@ -11,6 +11,7 @@ from leap_connect.sandbox.green_button import (
     DataCustodian,
     RegisteredClient,
     create_green_button_router,
+    default_mode,
 )
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
 from leap_connect.sandbox.utilityapi_http import create_utilityapi_router
@@ -41,6 +42,7 @@ def sandbox_router(settings: Settings) -> APIRouter:
                         client_name="Leap Connect",
                     )
                 ],
+                mode=default_mode(utility.utility_id),
             )
             router.include_router(
                 create_green_button_router(custodian), prefix=f"/sandbox/{utility.utility_id}"
@@ -65,5 +67,6 @@ def utilityapi_sandbox(settings: Settings) -> UtilityApiSandbox:
         },
         webhook_url=f"{settings.base_url}/connect/webhooks/utilityapi",
         meters_delay=timedelta(seconds=settings.sandbox_utilityapi_meters_delay_seconds),
+        collection_delay=timedelta(seconds=settings.sandbox_utilityapi_collection_delay_seconds),
         http=HttpClientFactory(timeout=settings.http_timeout_seconds),
     )

@@ -8,7 +8,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +43,10 @@ log = structlog.get_logger("leap_connect.sandbox.utilityapi")
 
 SANDBOX_USER_EMAIL = "connect@leap-connect.example"
 DEFAULT_METERS_DELAY = timedelta(seconds=5)
+DEFAULT_COLLECTION_DELAY = timedelta(seconds=10)
+# FrequencyType values of ongoing monitoring this sandbox accepts ("off" stops it).
+MONITORING_FREQUENCIES = ("daily", "weekly", "monthly", "off")
+MAX_METERS_PER_REQUEST = 1000
 AUTHORIZATION_LIFETIME = timedelta(days=365)
 MAX_INTERVAL_WINDOW = timedelta(days=92)
 WEBHOOK_ATTEMPTS = 5
@@ -105,6 +109,10 @@ class SandboxAuthorization:
     meters_ready_at: datetime
     meter_uids: tuple[str, ...]
     revoked: datetime | None = None
+    collected_at: dict[str, datetime] = field(default_factory=dict)
+    """Meter uid -> when its historical collection finishes (is finished, once past)."""
+    monitoring: dict[str, str] = field(default_factory=dict)
+    """Meter uid -> ongoing monitoring frequency."""
 
     @property
     def behaviour(self) -> Behaviour:
@@ -122,7 +130,8 @@ class UtilityApiSandbox:
     """One UtilityAPI account: its forms (each with its redirect URI allow-list), its API token
     and its webhook endpoint. Meters become visible `meters_delay` after an authorization is made,
     by `clock`; tests pass their own clock, turn automatic delivery off and call
-    `deliver_due_webhooks` themselves."""
+    `deliver_due_webhooks` themselves. As at UtilityAPI, a meter has no intervals until its
+    historical collection is asked for; the collection finishes `collection_delay` later."""
 
     def __init__(
         self,
@@ -132,6 +141,7 @@ class UtilityApiSandbox:
         webhook_url: str | None = None,
         webhook_secret: str = SANDBOX_WEBHOOK_SECRET,
         meters_delay: timedelta = DEFAULT_METERS_DELAY,
+        collection_delay: timedelta = DEFAULT_COLLECTION_DELAY,
         clock: Callable[[], datetime] = utc_now,
         slow_seconds: float = 5.0,
         http: HttpClientFactory | None = None,
@@ -149,6 +159,7 @@ class UtilityApiSandbox:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.meters_delay = meters_delay
+        self.collection_delay = collection_delay
         self.clock = clock
         self.slow_seconds = slow_seconds
         self.http = http or HttpClientFactory(timeout=10.0)
@@ -302,6 +313,66 @@ class UtilityApiSandbox:
             return None
         return authorization, authorization.account.meters[found[1]]
 
+    def start_collection(self, meter_uids: Sequence[str]) -> list[str]:
+        """`POST /meters/historical-collection`: the meters whose collection was started (or is
+        running or done). Revoked or expired ones are left out silently, as UtilityAPI does; if
+        that leaves none, it is a 400."""
+        accepted = self._meters_of_request(meter_uids)
+        now = self.clock()
+        for authorization, meter_uid in accepted:
+            if meter_uid in authorization.collected_at:
+                continue  # asking again collects only what is missing: nothing here
+            finished = now + self.collection_delay
+            authorization.collected_at[meter_uid] = finished
+            ids = {"authorization_uid": authorization.uid, "meter_uid": meter_uid}
+            self._send("meter_historical_collection_started", now, **ids)
+            self._send("meter_historical_collection_finished_successful", finished, **ids)
+        return [meter_uid for _, meter_uid in accepted]
+
+    def set_monitoring(self, meter_uids: Sequence[str], frequency: str) -> list[str]:
+        """`POST /meters/ongoing-monitoring`."""
+        if frequency not in MONITORING_FREQUENCIES:
+            raise SandboxApiError(
+                400,
+                "invalid_param",
+                f"frequency must be one of {', '.join(MONITORING_FREQUENCIES)}",
+            )
+        accepted = self._meters_of_request(meter_uids)
+        for authorization, meter_uid in accepted:
+            authorization.monitoring[meter_uid] = frequency
+        return [meter_uid for _, meter_uid in accepted]
+
+    def collection_finished(self, authorization: SandboxAuthorization, meter_uid: str) -> bool:
+        finished = authorization.collected_at.get(meter_uid)
+        return finished is not None and finished <= self.clock()
+
+    def _meters_of_request(
+        self, meter_uids: Sequence[str]
+    ) -> list[tuple[SandboxAuthorization, str]]:
+        if not meter_uids:
+            raise SandboxApiError(400, "required_param_missing", "meters is required")
+        if len(meter_uids) > MAX_METERS_PER_REQUEST:
+            raise SandboxApiError(
+                400, "invalid_param", f"at most {MAX_METERS_PER_REQUEST} meters at a time"
+            )
+        known = [(uid, self._meters.get(uid)) for uid in dict.fromkeys(meter_uids)]
+        unknown = [uid for uid, found in known if found is None]
+        if unknown:
+            raise SandboxApiError(400, "invalid_param", f"no such meters: {', '.join(unknown[:5])}")
+        now = self.clock()
+        accepted = []
+        for uid, found in known:
+            assert found is not None
+            authorization = self._authorizations[found[0]]
+            expired = now >= authorization.created + AUTHORIZATION_LIFETIME
+            if authorization.revoked is None and not expired and self.visible_meters(authorization):
+                accepted.append((authorization, uid))
+        if not accepted:
+            raise SandboxApiError(
+                400, "expired_or_revoked", "the authorizations of these meters have ended"
+            )
+        return accepted
+
     # --- JSON in UtilityAPI's field names -------------------------------------------------------
 
     def authorization_json(
@@ -368,6 +439,11 @@ class UtilityApiSandbox:
         self, authorization: SandboxAuthorization, meter_uid: str, meter: SandboxMeter
     ) -> dict[str, Any]:
         account = authorization.account
+        activated = meter_uid in authorization.collected_at
+        collecting = activated and not self.collection_finished(authorization, meter_uid)
+        status_ts = authorization.collected_at.get(meter_uid, authorization.meters_ready_at)
+        if collecting:
+            status_ts = self.clock()
         return {
             "uid": meter_uid,
             "created": _iso(authorization.meters_ready_at),
@@ -376,13 +452,16 @@ class UtilityApiSandbox:
             "user_uid": "sandbox-user",
             "utility": account.utility.code,
             "is_archived": False,
-            "is_activated": False,
+            "is_activated": activated,
             "is_expanded": False,
             "notes": [],
-            "status": "updated",
-            "status_message": "Meter found",
-            "status_ts": _iso(authorization.meters_ready_at),
-            "ongoing_monitoring": {"frequency": "off", "fixed_refresh_day": None},
+            "status": "pending" if collecting else "updated",
+            "status_message": "Collecting historical data..." if collecting else "Meter found",
+            "status_ts": _iso(status_ts),
+            "ongoing_monitoring": {
+                "frequency": authorization.monitoring.get(meter_uid, "off"),
+                "fixed_refresh_day": None,
+            },
             "bill_count": 0,
             "bill_coverage": [],
             "bill_sources": [],
@@ -437,7 +516,7 @@ class UtilityApiSandbox:
                     "start": _local(begins),
                     "end": _local(ends),
                     "kwh": kwh,
-                    "datapoints": [{"type": "kwh", "unit": "kwh", "value": kwh}],
+                    "datapoints": [{"type": "net", "unit": "kwh", "value": kwh}],
                 }
                 for begins, ends, kwh in readings
             ],

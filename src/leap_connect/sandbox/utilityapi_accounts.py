@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from leap_connect.sandbox.customers import (
+    FLOW_RECEIVED,
     Classification,
     SandboxUsagePoint,
     ServiceAddress,
@@ -74,6 +75,7 @@ SANDBOX_UTILITIES: dict[str, SandboxUtility] = {
 CUSTOMER_DESCRIPTIONS = {
     "residential": "one residential meter with a year of hourly readings",
     "commercial": "three commercial meters at two service addresses, 15-minute readings",
+    "solar": "one net-metered home with rooftop solar, 15-minute net readings",
     "partial": "one meter, and shares a year of history instead of two",
     "utility-down": "the referral lookup fails with 503",
     "slow": "the referral lookup answers slowly",
@@ -152,7 +154,7 @@ def sandbox_account(utility_code: str, username: str) -> SandboxAccount:
         name = f"{_choice(_FIRST_NAMES, *key, 'first')} {_choice(_LAST_NAMES, *key, 'last')}"
         sites = ((home, utility.residential_tariff),)
     meters = tuple(
-        _meter(utility, username, index, address, tariff, customer.classification)
+        _meter(utility, username, index, address, tariff, customer.classification, customer.solar)
         for index, (address, tariff) in enumerate(sites, start=1)
     )
     return SandboxAccount(
@@ -173,9 +175,10 @@ def _meter(
     address: ServiceAddress,
     tariff: str,
     classification: Classification,
+    solar: bool = False,
 ) -> SandboxMeter:
     key = (utility.code, username, f"meter-{index}")
-    residential = classification is Classification.RESIDENTIAL
+    residential = classification is Classification.RESIDENTIAL and not solar
     service_identifier = _digits(10, *key, "service")
     return SandboxMeter(
         service_identifier=service_identifier,
@@ -196,8 +199,9 @@ def _meter(
             classification=classification,
             interval_seconds=3600 if residential else 900,
             power_of_ten_multiplier=0,
-            peak_kw=(2.5 if residential else 60.0) + index,
+            peak_kw=(2.5 if residential or solar else 60.0) + index,
             seed=_digest(*key, "readings"),
+            solar_kw=6.0 if solar else 0.0,
         ),
     )
 
@@ -205,9 +209,11 @@ def _meter(
 def kwh_readings(
     meter: SandboxMeter, start: datetime, end: datetime
 ) -> list[tuple[int, int, float]]:
-    """(start, end, kWh) of every reading that starts in [start, end), in epoch seconds."""
+    """(start, end, net kWh) of every reading that starts in [start, end), in epoch seconds;
+    negative when a home with solar exported more than it used."""
     interval = meter.usage.interval_seconds
+    received = dict(meter.usage.readings(start, end, FLOW_RECEIVED))
     return [
-        (moment, moment + interval, round(value / 1000, 4))
+        (moment, moment + interval, round((value - received.get(moment, 0)) / 1000, 4))
         for moment, value in meter.usage.readings(start, end)
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,6 +119,14 @@ def create_utilityapi_router(sandbox: UtilityApiSandbox) -> APIRouter:
     async def get_meter(request: Request, uid: str) -> Response:
         return await api.run(request, api.get_meter, uid)
 
+    @router.post("/api/v2/meters/historical-collection")
+    async def historical_collection(request: Request) -> Response:
+        return await api.run_with_body(request, api.historical_collection)
+
+    @router.post("/api/v2/meters/ongoing-monitoring")
+    async def ongoing_monitoring(request: Request) -> Response:
+        return await api.run_with_body(request, api.ongoing_monitoring)
+
     @router.get("/api/v2/intervals")
     async def list_intervals(request: Request) -> Response:
         return await api.run(request, api.list_intervals)
@@ -155,6 +164,33 @@ class _Api:
         except SandboxApiError as error:
             return JSONResponse(error.body(), status_code=error.status_code, headers=NO_STORE)
         return JSONResponse(body, headers=NO_STORE)
+
+    async def run_with_body(
+        self, request: Request, handler: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Response:
+        """A POST whose body must be a JSON object, as UtilityAPI's are."""
+
+        async def parsed(query: QueryParams) -> dict[str, Any]:
+            try:
+                body = json.loads(await request.body())
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise SandboxApiError(400, "invalid_json", "the body must be a JSON object")
+            return handler(body)
+
+        return await self.run(request, parsed)
+
+    def historical_collection(self, body: dict[str, Any]) -> dict[str, Any]:
+        meters = self.sandbox.start_collection(_uids(body))
+        return {"success": True, "meters": meters}
+
+    def ongoing_monitoring(self, body: dict[str, Any]) -> dict[str, Any]:
+        frequency = body.get("frequency")
+        if not isinstance(frequency, str):
+            raise SandboxApiError(400, "required_param_missing", "frequency is required")
+        meters = self.sandbox.set_monitoring(_uids(body), frequency)
+        return {"success": True, "meters": meters, "frequency": frequency}
 
     async def list_authorizations(self, query: QueryParams) -> dict[str, Any]:
         referrals, uids = _list(query, "referrals"), _list(query, "uids")
@@ -213,7 +249,8 @@ class _Api:
         intervals = []
         for meter_uid in dict.fromkeys(meter_uids):
             found = self.sandbox.meter(meter_uid)
-            if found is not None:
+            # Before its historical collection has finished, UtilityAPI has no intervals for it.
+            if found is not None and self.sandbox.collection_finished(found[0], meter_uid):
                 authorization, meter = found
                 intervals.append(
                     self.sandbox.interval_json(authorization, meter_uid, meter, start, end)
@@ -300,6 +337,18 @@ def _redirect_error(error: FormRequestError) -> RedirectResponse:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _uids(body: dict[str, Any]) -> list[str]:
+    """The body's `meters`: a list of uid strings (uids may come as integers)."""
+    meters = body.get("meters")
+    if meters is None:
+        raise SandboxApiError(400, "required_param_missing", "meters is required")
+    if not isinstance(meters, list) or not all(
+        isinstance(uid, str | int) and not isinstance(uid, bool) for uid in meters
+    ):
+        raise SandboxApiError(400, "invalid_param", "meters must be a list of meter uids")
+    return [str(uid) for uid in meters]
 
 
 def _list(query: QueryParams, name: str) -> list[str]:

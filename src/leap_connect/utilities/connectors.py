@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.settings import Settings
 from leap_connect.utilities.connector import Connector
-from leap_connect.utilities.green_button import (
-    DEFAULT_SCOPE,
-    GreenButtonConnector,
-    GreenButtonEndpoints,
-)
+from leap_connect.utilities.green_button import GreenButtonConnector, GreenButtonEndpoints
+from leap_connect.utilities.profiles import request_profile
 from leap_connect.utilities.registry import UTILITIES, Protocol, Utility
 from leap_connect.utilities.sandbox_access import (
     SANDBOX_API_TOKEN,
@@ -69,9 +68,24 @@ def utilityapi_endpoints(settings: Settings, utility: Utility) -> UtilityApiEndp
     )
 
 
+class UtilityMisconfigured(Exception):
+    """The configuration of a utility cannot work: raised at start-up, never per request."""
+
+
 def green_button_endpoints(settings: Settings, utility: Utility) -> GreenButtonEndpoints | None:
     configured = settings.utility(utility.utility_id)
+    try:
+        profile = request_profile(utility.utility_id, configured)
+    except ValueError as error:
+        raise UtilityMisconfigured(
+            f"LEAP_CONNECT_UTILITIES__{_env_id(utility)}__: {error}"
+        ) from None
     if configured.authorize_url and configured.token_url and configured.client_id:
+        if profile.mutual_tls and not settings.is_development and not configured.client_cert:
+            raise UtilityMisconfigured(
+                f"{utility.name} requires mutual TLS: set LEAP_CONNECT_UTILITIES__"
+                f"{_env_id(utility)}__CLIENT_CERT and __CLIENT_KEY"
+            )
         secret = configured.client_secret.get_secret_value() if configured.client_secret else ""
         return GreenButtonEndpoints(
             authorize_url=configured.authorize_url,
@@ -79,7 +93,7 @@ def green_button_endpoints(settings: Settings, utility: Utility) -> GreenButtonE
             revoke_url=configured.revoke_url,
             client_id=configured.client_id,
             client_secret=secret,
-            scope=configured.scope or DEFAULT_SCOPE,
+            profile=profile,
             client_cert=configured.client_cert,
             client_key=configured.client_key,
             ca_bundle=configured.ca_bundle,
@@ -93,5 +107,10 @@ def green_button_endpoints(settings: Settings, utility: Utility) -> GreenButtonE
         revoke_url=f"{base}/oauth/revoke",
         client_id=SANDBOX_CLIENT_ID,
         client_secret=SANDBOX_CLIENT_SECRET,
-        scope=configured.scope or DEFAULT_SCOPE,
+        # The built-in sandbox speaks plain http inside this instance: no client certificate.
+        profile=dataclasses.replace(profile, mutual_tls=False),
     )
+
+
+def _env_id(utility: Utility) -> str:
+    return utility.utility_id.upper().replace("-", "_")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
@@ -36,9 +37,12 @@ __all__ = [
     "LocalTimeParameters",
     "MeterReading",
     "ReadingType",
+    "Series",
+    "SeriesReading",
     "ServiceLocation",
     "UsagePoint",
     "parse_feed",
+    "usage_point_series",
 ]
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -47,6 +51,25 @@ ESPI_CUSTOMER = "http://naesb.org/espi/customer"
 
 UOM_WH = 72
 """UnitSymbolKind for watt-hours, the only unit `IntervalReading.kwh` converts."""
+
+# FlowDirectionKind: 1 forward ("delivered" to the customer), 19 reverse ("received" from the
+# customer, always a positive value), 4 net (|forward| - |reverse|).
+FLOW_DELIVERED = 1
+FLOW_NET = 4
+FLOW_RECEIVED = 19
+Direction = Literal["delivered", "received", "net"]
+DIRECTIONS: dict[int, Direction] = {
+    FLOW_DELIVERED: "delivered",
+    FLOW_RECEIVED: "received",
+    FLOW_NET: "net",
+}
+
+# UnitSymbolKind of the quantities a series may be kept in, and how they are named; Wh is kept in
+# kWh, everything else as the utility reports it (gas in therms or cubic feet, never kWh).
+UNITS: dict[int, str] = {UOM_WH: "kWh", 169: "therm", 119: "ft3", 42: "m3", 132: "BTU", 128: "gal"}
+
+# AccumulationKind values whose readings are register totals, not energy used in the interval.
+_CUMULATIVE = frozenset({1, 2, 3, 9})
 
 _A = f"{{{ATOM}}}"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -157,8 +180,31 @@ class UsagePoint:
     status: int | None
     tariff_profile: str | None
     """ServiceDeliveryPoint tariffProfile, e.g. "RES-2-TIER", when the custodian sends one."""
+    customer_agreement: str | None
+    """ServiceDeliveryPoint customerAgreement: the service agreement (a SAID at PG&E)."""
     local_time_parameters: LocalTimeParameters | None
     meter_readings: tuple[MeterReading, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesReading:
+    start: datetime
+    """Timezone-aware, UTC."""
+    duration_seconds: int
+    amount: Decimal
+    """In the series' unit, after powerOfTenMultiplier (Wh become kWh)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A usage point's readings of one direction, interval length and unit, oldest first."""
+
+    direction: Direction
+    """"delivered" (flowDirection 1), "received" (19) or "net" (4)."""
+    interval_seconds: int
+    unit: str
+    """"kWh", or as the utility reports it: "therm", "ft3", "m3", "BTU", "gal"."""
+    readings: tuple[SeriesReading, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +290,48 @@ def parse_feed(data: bytes) -> EspiFeed:
                 f"{entry.where}: an earlier {_clip(earlier.kind)} entry has the same self link"
             )
     return _build_tree(entries, feed_self)
+
+
+def usage_point_series(usage_point: UsagePoint) -> tuple[Series, ...]:
+    """The usage point's interval energy, one series per direction, interval length and unit.
+
+    MeterReadings of the same series are joined. Readings this cannot call energy used in an
+    interval are left out: other flow directions (reactive quadrants, totals), units outside
+    `UNITS` (demand in W, …) and register totals (cumulative accumulation). A flowDirection the
+    custodian left out is read as forward, ESPI's usual meaning of consumption.
+    """
+    joined: dict[tuple[Direction, int, str], dict[datetime, SeriesReading]] = {}
+    for meter_reading in usage_point.meter_readings:
+        reading_type = meter_reading.reading_type
+        direction = DIRECTIONS.get(
+            FLOW_DELIVERED if reading_type.flow_direction is None else reading_type.flow_direction
+        )
+        unit = UNITS.get(reading_type.uom) if reading_type.uom is not None else None
+        if direction is None or unit is None or reading_type.accumulation_behaviour in _CUMULATIVE:
+            continue
+        for reading in meter_reading.interval_readings:
+            length = reading_type.interval_length or reading.duration_seconds
+            if length <= 0:
+                continue
+            amount = reading.kwh if reading.kwh is not None else reading.scaled_value
+            series = joined.setdefault((direction, length, unit), {})
+            earlier = series.setdefault(
+                reading.start, SeriesReading(reading.start, reading.duration_seconds, amount)
+            )
+            if earlier.amount != amount:
+                raise EspiParseError(
+                    f"UsagePoint entry {_clip(usage_point.self_link)}: two MeterReadings of the "
+                    f"{direction} {length}-second series start at {reading.start.isoformat()} "
+                    "with different values"
+                )
+    return tuple(
+        Series(direction, length, unit, tuple(sorted(readings.values(), key=_by_start)))
+        for (direction, length, unit), readings in sorted(joined.items(), key=lambda i: i[0])
+    )
+
+
+def _by_start(reading: SeriesReading) -> datetime:
+    return reading.start
 
 
 def _parse_xml(data: bytes) -> ET.Element:
@@ -468,9 +556,13 @@ def _interval_readings(
 ) -> Iterator[IntervalReading]:
     for number, element in enumerate(block.findall(f"{{{ESPI}}}IntervalReading"), 1):
         here = f"{where}: IntervalReading {number}"
-        start = _required_int(element, "timePeriod/start", here)
-        duration = _required_int(element, "timePeriod/duration", here)
-        value = _required_int(element, "value", here)
+        start = _child_int(element, "timePeriod/start", here)
+        duration = _child_int(element, "timePeriod/duration", here)
+        value = _child_int(element, "value", here)
+        if start is None or duration is None or value is None:
+            # The schema makes both optional; a reading without them says nothing we can keep,
+            # and the rest of the document is still good.
+            continue
         if not _MIN_SECONDS <= start <= _MAX_SECONDS:
             raise EspiParseError(f"{here} starts at {start}, which is no date")
         if duration < 0:
@@ -523,6 +615,8 @@ def _usage_point(
         # The schema spells it serviceDeliveryPoint; UtilityAPI capitalises it.
         tariff_profile=_child_text(entry.resource, "serviceDeliveryPoint/tariffProfile")
         or _child_text(entry.resource, "ServiceDeliveryPoint/tariffProfile"),
+        customer_agreement=_child_text(entry.resource, "serviceDeliveryPoint/customerAgreement")
+        or _child_text(entry.resource, "ServiceDeliveryPoint/customerAgreement"),
         local_time_parameters=linked[0] if linked else None,
         meter_readings=meter_readings,
     )

@@ -11,29 +11,33 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import structlog
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.models import utc_now
 from leap_connect.utilities import espi
-from leap_connect.utilities.calls import get_limited, utility_call
+from leap_connect.utilities.calls import check_data_response, get_limited, utility_call
 from leap_connect.utilities.connector import (
     AuthorizationResult,
     AuthorizationStart,
     ConnectorError,
     DiscoveredMeter,
+    Grant,
+    GrantStatus,
     Interval,
     PendingMeters,
     ServiceAddress,
     Tokens,
 )
+from leap_connect.utilities.espi_authorization import EspiAuthorization, parse_authorization
+from leap_connect.utilities.espi_time import local_day_window
+from leap_connect.utilities.profiles import STANDARD_ESPI, RequestProfile, Revocation, TokenAuth
 from leap_connect.utilities.registry import Utility
 
-DEFAULT_SCOPE = (
-    "FB=1_3_4_5_13_14_39;IntervalDuration=3600;BlockDuration=monthly;HistoryLength=34128000"
-)
 MAX_FEED_BYTES = 20 * 1024 * 1024
+log = structlog.get_logger("leap_connect.utilities.green_button")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,7 @@ class GreenButtonEndpoints:
     revoke_url: str | None
     client_id: str
     client_secret: str
-    scope: str = DEFAULT_SCOPE
+    profile: RequestProfile = STANDARD_ESPI
     client_cert: Path | None = None
     client_key: Path | None = None
     ca_bundle: Path | None = None
@@ -59,17 +63,29 @@ class GreenButtonConnector:
         self.utility = utility
         self.endpoints = endpoints
         self.http = http
+        # Each meter's LocalTimeParameters, from its last feed: where its local days begin.
+        self._local_time: dict[str, espi.LocalTimeParameters] = {}
+
+    @property
+    def ends_previous_grant(self) -> bool:
+        return self.endpoints.profile.ends_previous_grant
 
     def authorization_url(self, start: AuthorizationStart) -> str:
+        """The request the utility's profile asks for: its scope format, PKCE or not, and its
+        extra parameters (PG&E: `login=guest`)."""
+        profile = self.endpoints.profile
+        extra: dict[str, str] = dict(profile.authorization_parameters)
+        if profile.pkce:
+            extra["code_challenge"] = create_s256_code_challenge(start.code_verifier)
+            extra["code_challenge_method"] = "S256"
         url: str = prepare_grant_uri(
             self.endpoints.authorize_url,
             self.endpoints.client_id,
             "code",
             redirect_uri=start.redirect_uri,
-            scope=self.endpoints.scope,
+            scope=profile.scope(now=utc_now(), wished_end=start.wished_end),
             state=start.state,
-            code_challenge=create_s256_code_challenge(start.code_verifier),
-            code_challenge_method="S256",
+            **extra,
         )
         return url
 
@@ -94,7 +110,11 @@ class GreenButtonConnector:
                     "grant_type": "authorization_code",
                     "code": code,
                     "redirect_uri": start.redirect_uri,
-                    "code_verifier": start.code_verifier,
+                    **(
+                        {"code_verifier": start.code_verifier}
+                        if self.endpoints.profile.pkce
+                        else {}
+                    ),
                 },
             )
             tokens = _tokens(token)
@@ -106,11 +126,14 @@ class GreenButtonConnector:
             meters = await self._discover_meters(
                 client, tokens, resource_uri, _optional_str(token.get("customerResourceURI"))
             )
+            authorization_uri = _optional_str(token.get("authorizationURI"))
+            granted = await self._read_granted(client, authorization_uri)
         return AuthorizationResult(
             tokens=tokens,
-            utility_authorization_ref=_optional_str(token.get("authorizationURI")),
+            utility_authorization_ref=authorization_uri,
             resource_uri=resource_uri,
             meters=meters,
+            expires_at=granted.authorized_end if granted else None,
         )
 
     async def pending_meters(self, utility_authorization_ref: str) -> PendingMeters:
@@ -135,38 +158,145 @@ class GreenButtonConnector:
             )
         return refreshed
 
-    async def revoke(self, tokens: Tokens) -> None:
-        if not self.endpoints.revoke_url:
-            return
+    async def revoke(self, grant: Grant) -> None:
+        """ESPI: DELETE the grant's Authorization resource with the client's own token; or, where
+        the profile says so, RFC 7009 revocation of its refresh token."""
         async with self._client() as client:
-            response = await client.post(
-                self.endpoints.revoke_url,
-                data={"token": tokens.refresh_token or tokens.access_token},
-                headers={"Authorization": self._basic_auth()},
+            if self.endpoints.profile.revocation is Revocation.TOKEN:
+                response = await self._revoke_token(client, grant)
+            else:
+                if not grant.utility_authorization_ref:
+                    raise ConnectorError("revoke_failed", "The grant has no authorizationURI.")
+                headers = {"Authorization": f"Bearer {await self._client_token(client)}"}
+                async with utility_call(self.utility.name, self.http.timeout):
+                    response = await client.delete(grant.utility_authorization_ref, headers=headers)
+        # 404: the utility no longer knows the grant, which is what revoking it asks for.
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ConnectorError(
+                "utility_down", f"The utility answered {response.status_code}.", retryable=True
             )
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code != 404:
             raise ConnectorError("revoke_failed", f"The utility answered {response.status_code}.")
+
+    async def grant_status(self, grant: Grant) -> GrantStatus:
+        """The grant's ESPI Authorization, read with the client's own token: revoked or denied,
+        expired once its authorizedPeriod is over, otherwise active until then."""
+        if not grant.utility_authorization_ref:
+            raise ConnectorError("invalid_response", "The grant has no authorizationURI.")
+        async with self._client() as client:
+            granted = await self._read_authorization(client, grant.utility_authorization_ref)
+        if granted is None or not granted.active:
+            return GrantStatus("REVOKED")
+        end = granted.authorized_end
+        if end is not None and end <= utc_now():
+            return GrantStatus("EXPIRED", end)
+        return GrantStatus("ACTIVE", end)
 
     async def fetch_usage(
         self, tokens: Tokens, usage_point_uri: str, start: datetime, end: datetime
     ) -> list[Interval]:
+        """The readings that start in `[start, end)`, asked for by the utility's local days.
+
+        A custodian returns only IntervalBlocks wholly inside `published-min`/`published-max`,
+        and its blocks follow its local days; so the window asked for is whole local days (by the
+        LocalTimeParameters of the meter's last feed) with a day to spare on each side.
+        """
+        published_min, published_max = local_day_window(
+            start, end, self._local_time.get(usage_point_uri)
+        )
         async with self._client() as client:
             feed = await self._get_feed(
                 client,
                 tokens,
                 batch_url(usage_point_uri),
-                params={"published-min": _espi_time(start), "published-max": _espi_time(end)},
+                params={
+                    "published-min": _espi_time(published_min),
+                    "published-max": _espi_time(published_max),
+                },
             )
+        parameters = next(
+            (p.local_time_parameters for p in feed.usage_points if p.local_time_parameters),
+            feed.local_time_parameters[0] if feed.local_time_parameters else None,
+        )
+        if parameters is not None:
+            self._local_time[usage_point_uri] = parameters
+        try:
+            every_series = [
+                series
+                for usage_point in feed.usage_points
+                for series in espi.usage_point_series(usage_point)
+            ]
+        except espi.EspiParseError as error:
+            raise ConnectorError(
+                "invalid_response", f"The utility sent bad data: {error}"
+            ) from None
         intervals = [
-            Interval(reading.start, reading.duration_seconds, float(reading.kwh))
-            for usage_point in feed.usage_points
-            for meter_reading in usage_point.meter_readings
-            for reading in meter_reading.interval_readings
-            if reading.kwh is not None and start <= reading.start < end
+            Interval(
+                reading.start,
+                reading.duration_seconds,
+                float(reading.amount),
+                direction=series.direction,
+                interval_seconds=series.interval_seconds,
+                unit=series.unit,
+            )
+            for series in every_series
+            for reading in series.readings
+            if start <= reading.start < end
         ]
         return sorted(intervals, key=lambda interval: interval.start)
 
     # --- server-to-server calls -----------------------------------------------------------------
+
+    async def _revoke_token(self, client: httpx.AsyncClient, grant: Grant) -> httpx.Response:
+        if not self.endpoints.revoke_url or grant.tokens is None:
+            raise ConnectorError("revoke_failed", "There is no revocation endpoint or token.")
+        token = grant.tokens.refresh_token or grant.tokens.access_token
+        async with utility_call(self.utility.name, self.http.timeout):
+            return await client.post(
+                self.endpoints.revoke_url,
+                data={"token": token},
+                headers={"Authorization": self._basic_auth()},
+            )
+
+    async def _client_token(self, client: httpx.AsyncClient) -> str:
+        """The client's own access token (`client_credentials`), for Authorization resources."""
+        token = await self._token_request(client, {"grant_type": "client_credentials"})
+        return str(token["access_token"])
+
+    async def _read_authorization(
+        self, client: httpx.AsyncClient, authorization_uri: str
+    ) -> EspiAuthorization | None:
+        """The Authorization resource; None when the utility no longer knows it (404)."""
+        headers = {
+            "Authorization": f"Bearer {await self._client_token(client)}",
+            "Accept": "application/atom+xml",
+        }
+        async with utility_call(self.utility.name, self.http.timeout):
+            response = await client.get(authorization_uri, headers=headers)
+        if response.status_code == 404:
+            return None
+        check_data_response(self.utility.name, response)
+        try:
+            return parse_authorization(response.content)
+        except espi.EspiParseError as error:
+            raise ConnectorError(
+                "invalid_response", f"The utility sent a bad Authorization: {error}"
+            ) from None
+
+    async def _read_granted(
+        self, client: httpx.AsyncClient, authorization_uri: str | None
+    ) -> EspiAuthorization | None:
+        """At the callback, how long the customer granted: worth knowing, never worth failing
+        their authorization over (the daily check reads it again)."""
+        if authorization_uri is None:
+            return None
+        try:
+            return await self._read_authorization(client, authorization_uri)
+        except ConnectorError as error:
+            log.warning(
+                "authorization_period_unread", utility_id=self.utility.utility_id, error=error.code
+            )
+            return None
 
     def _client(self) -> httpx.AsyncClient:
         return self.http.client(
@@ -184,12 +314,17 @@ class GreenButtonConnector:
     async def _token_request(
         self, client: httpx.AsyncClient, form: dict[str, str]
     ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if self.endpoints.profile.token_auth is TokenAuth.CLIENT_SECRET_POST:
+            form = {
+                **form,
+                "client_id": self.endpoints.client_id,
+                "client_secret": self.endpoints.client_secret,
+            }
+        else:
+            headers["Authorization"] = self._basic_auth()
         async with utility_call(self.utility.name, self.http.timeout):
-            response = await client.post(
-                self.endpoints.token_url,
-                data=form,
-                headers={"Authorization": self._basic_auth(), "Accept": "application/json"},
-            )
+            response = await client.post(self.endpoints.token_url, data=form, headers=headers)
         if response.status_code >= 500:
             raise ConnectorError(
                 "utility_down", f"The utility answered {response.status_code}.", retryable=True
@@ -272,7 +407,8 @@ def _discovered_meters(
             DiscoveredMeter(
                 utility_meter_id=usage_point.usage_point_id,
                 usage_point_uri=usage_point.self_link,
-                electric_service_account_number=accounts[0].account_id if accounts else None,
+                electric_service_account_number=usage_point.customer_agreement,
+                customer_account_number=accounts[0].account_id if accounts else None,
                 utility_meter_serial_number=_serial_number(usage_point, location),
                 service_point_id=usage_point.usage_point_id,
                 tariff=usage_point.tariff_profile,

@@ -21,12 +21,15 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from leap_connect.kit.http import HttpClientFactory
-from leap_connect.utilities.calls import get_limited
+from leap_connect.utilities.calls import get_limited, retry_after_seconds, utility_call
 from leap_connect.utilities.connector import (
     AuthorizationResult,
     AuthorizationStart,
     ConnectorError,
+    DataStatus,
     DiscoveredMeter,
+    Grant,
+    GrantStatus,
     Interval,
     PendingMeters,
     ServiceAddress,
@@ -38,6 +41,13 @@ API_PREFIX = "/api/v2"
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 MAX_INTERVAL_PAGES = 50
 MAX_METER_PAGES = 20
+# Meters per historical-collection and ongoing-monitoring request.
+COLLECTION_BATCH = 100
+# Demand response needs yesterday's readings: UtilityAPI refreshes a monitored meter this often.
+MONITORING_FREQUENCY = "daily"
+# Meter notes that say a finished collection got nothing: UtilityAPI documents `access_invalid`
+# ("access credentials did not work") on meters.
+FAILURE_NOTES = frozenset({"access_invalid"})
 # A 503 from the referral lookup is often gone a moment later: ask again before failing a customer.
 LOOKUP_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.5)
 
@@ -72,6 +82,8 @@ SIGNATURE_HEADER = "X-UtilityAPI-Webhook-Signature"
 class UtilityApiConnector:
     # UtilityAPI often lists an authorization's meters minutes after the customer authorized.
     reports_meters_later = True
+    # A new authorization at UtilityAPI leaves the customer's earlier one standing.
+    ends_previous_grant = False
 
     def __init__(
         self,
@@ -145,7 +157,9 @@ class UtilityApiConnector:
     async def pending_meters(self, utility_authorization_ref: str) -> PendingMeters:
         """Ask UtilityAPI again for the meters of an authorization that had none yet."""
         body = await self._get_json(
-            self._api_url(f"/authorizations/{utility_authorization_ref}"), {"include": "meters"}
+            self._api_url(f"/authorizations/{utility_authorization_ref}"),
+            # Some utilities' meters lack their `base` block unless it is asked for.
+            {"include": "meters", "expand_meter_blocks": "true"},
         )
         if body.get("is_revoked") is True or body.get("is_declined") is True:
             return PendingMeters(meters=(), revoked=True)
@@ -154,8 +168,10 @@ class UtilityApiConnector:
     async def refresh(self, tokens: Tokens) -> Tokens:
         return tokens  # nothing expires but the authorization itself
 
-    async def revoke(self, tokens: Tokens) -> None:
-        uid = tokens.access_token
+    async def revoke(self, grant: Grant) -> None:
+        uid = grant.utility_authorization_ref or (grant.tokens.access_token if grant.tokens else "")
+        if not uid:
+            raise ConnectorError("revoke_failed", "The grant has no UtilityAPI authorization uid.")
         try:
             async with asyncio.timeout(self.http.timeout), self.http.client() as client:
                 response = await client.post(
@@ -165,17 +181,30 @@ class UtilityApiConnector:
             raise ConnectorError(
                 "utility_down", "UtilityAPI could not be reached.", retryable=True
             ) from None
-        if response.status_code >= 400:
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ConnectorError(
+                "utility_down", f"UtilityAPI answered {response.status_code}.", retryable=True
+            )
+        # 404: UtilityAPI no longer knows the authorization, which is what revoking asks for.
+        if response.status_code >= 400 and response.status_code != 404:
             raise ConnectorError("revoke_failed", f"UtilityAPI answered {response.status_code}.")
+
+    async def grant_status(self, grant: Grant) -> GrantStatus:
+        """The authorization as UtilityAPI lists it: revoked (or declined), expired, or active
+        until its `expires`."""
+        uid = grant.utility_authorization_ref
+        if not uid:
+            raise ConnectorError("invalid_response", "The grant has no UtilityAPI uid.")
+        body = await self._get_json(self._api_url(f"/authorizations/{uid}"), None)
+        return grant_status_of(body)
 
     async def fetch_usage(
         self, tokens: Tokens, usage_point_uri: str, start: datetime, end: datetime
     ) -> list[Interval]:
         """Readings of one meter; `usage_point_uri` is the meter's API URL, ending in its uid."""
-        meter_uid = usage_point_uri.rstrip("/").rsplit("/", 1)[-1]
         url: str | None = self._api_url("/intervals")
         params: dict[str, str] | None = {
-            "meters": meter_uid,
+            "meters": meter_uid(usage_point_uri),
             "start": start.astimezone(UTC).isoformat(),
             "end": end.astimezone(UTC).isoformat(),
         }
@@ -188,6 +217,40 @@ class UtilityApiConnector:
             url = self._next_page(body.get("next"))
             params = None  # the `next` URL carries the query
         return sorted(intervals, key=lambda interval: interval.start)
+
+    # --- data collection -------------------------------------------------------------------------
+
+    @property
+    def webhooks_configured(self) -> bool:
+        return bool(self.endpoints.webhook_secret)
+
+    async def start_collection(self, usage_point_uris: Sequence[str]) -> None:
+        """Ask UtilityAPI to collect each meter's history and then to keep it fresh, in batches.
+
+        Until `historical-collection` is asked for, UtilityAPI serves a meter no intervals.
+        Asking again collects only what is missing, so a retried batch costs nothing twice.
+        """
+        uids = list(dict.fromkeys(meter_uid(uri) for uri in usage_point_uris))
+        for first in range(0, len(uids), COLLECTION_BATCH):
+            batch = uids[first : first + COLLECTION_BATCH]
+            await self._post_json(self._api_url("/meters/historical-collection"), {"meters": batch})
+            await self._post_json(
+                self._api_url("/meters/ongoing-monitoring"),
+                {"meters": batch, "frequency": MONITORING_FREQUENCY},
+            )
+
+    async def collection_states(self, usage_point_uris: Sequence[str]) -> dict[str, DataStatus]:
+        by_uid = {meter_uid(uri): uri for uri in usage_point_uris}
+        states: dict[str, DataStatus] = {}
+        uids = list(by_uid)
+        for first in range(0, len(uids), COLLECTION_BATCH):
+            batch = uids[first : first + COLLECTION_BATCH]
+            body = await self._get_json(self._api_url("/meters"), {"uids": ",".join(batch)})
+            for meter in body.get("meters") or []:
+                uid = _text(meter.get("uid")) if isinstance(meter, dict) else None
+                if uid in by_uid and isinstance(meter, dict):
+                    states[by_uid[uid]] = collection_state(meter)
+        return states
 
     # --- server-to-server calls -----------------------------------------------------------------
 
@@ -243,17 +306,52 @@ class UtilityApiConnector:
         authorization: dict[str, Any] = found[0]
         return authorization
 
-    async def _get_json(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
-        async with self.http.client() as client:
-            body = await get_limited(
-                self.http,
-                client,
-                url,
-                utility_name="UtilityAPI",
-                limit=MAX_RESPONSE_BYTES,
-                params=params,
-                headers=self._headers(),
+    async def _post_json(self, url: str, body: Mapping[str, Any]) -> None:
+        async with (
+            utility_call("UtilityAPI", self.http.timeout),
+            self.http.client() as client,
+        ):
+            response = await client.post(url, json=body, headers=self._headers())
+        if response.status_code in (200, 202):  # done, or accepted to be done
+            return
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ConnectorError(
+                "utility_down",
+                f"UtilityAPI answered {response.status_code}.",
+                retryable=True,
+                retry_after=retry_after_seconds(response.headers.get("retry-after")),
             )
+        error = _api_error(response)
+        if response.status_code == 402:
+            # Collecting costs money: once the account is paid up, asking again succeeds.
+            raise ConnectorError(
+                "payment_required", "UtilityAPI wants payment to collect data.", retryable=True
+            )
+        if error == "expired_or_revoked":
+            raise ConnectorError("access_revoked", "UtilityAPI says the authorization has ended.")
+        raise ConnectorError(
+            "collection_refused",
+            f"UtilityAPI refused the collection ({response.status_code} {error or 'error'}).",
+        )
+
+    async def _get_json(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+        try:
+            async with self.http.client() as client:
+                body = await get_limited(
+                    self.http,
+                    client,
+                    url,
+                    utility_name="UtilityAPI",
+                    limit=MAX_RESPONSE_BYTES,
+                    params=params,
+                    headers=self._headers(),
+                )
+        except ConnectorError as error:
+            if error.code != "access_refused":
+                raise
+            # Every call carries our own API token: a refusal is about it, not a customer's grant
+            # (UtilityAPI tells of revocations by webhook).
+            raise ConnectorError("data_request_failed", error.message) from None
         try:
             document = json.loads(body)
         except ValueError:
@@ -264,6 +362,45 @@ class UtilityApiConnector:
 
 
 # --- what UtilityAPI sends, read without I/O ------------------------------------------------------
+
+
+def grant_status_of(authorization: Mapping[str, Any]) -> GrantStatus:
+    expires = _time(authorization.get("expires"))
+    if authorization.get("is_revoked") is True or authorization.get("is_declined") is True:
+        return GrantStatus("REVOKED", expires)
+    if authorization.get("is_expired") is True:
+        return GrantStatus("EXPIRED", expires)
+    return GrantStatus("ACTIVE", expires)
+
+
+def meter_uid(usage_point_uri: str) -> str:
+    """The UtilityAPI meter uid a meter's `usage_point_uri` (`.../api/v2/meters/{uid}`) ends in."""
+    return usage_point_uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def collection_state(meter: Mapping[str, Any]) -> DataStatus:
+    """Where a meter's data collection stands, from its `is_activated`, `status` and `notes`.
+
+    A collection runs while the meter's status is "pending"; once activated and no longer pending
+    it has finished, and failed when a note says the utility refused its access.
+    """
+    if meter.get("is_activated") is not True or meter.get("status") == "pending":
+        return "COLLECTING"
+    notes = meter.get("notes")
+    kinds = (
+        {note.get("type") for note in notes if isinstance(note, dict)}
+        if isinstance(notes, list)
+        else set()
+    )
+    return "FAILED" if kinds & FAILURE_NOTES else "READY"
+
+
+def _api_error(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return _text(body.get("error")) if isinstance(body, dict) else None
 
 
 def form_error(error: str, description: str | None) -> ConnectorError:
@@ -307,7 +444,10 @@ def discovered_meter(meter: Mapping[str, Any], meters_url: str) -> DiscoveredMet
     return DiscoveredMeter(
         utility_meter_id=service_identifier or (numbers[0] if numbers else uid),
         usage_point_uri=f"{meters_url}/{uid}",
-        electric_service_account_number=_text(base.get("billing_account")),
+        # UtilityAPI's service_identifier is "the utility service agreement id (e.g. SAID)".
+        electric_service_account_number=service_identifier,
+        customer_account_number=_text(base.get("billing_account")),
+        service_class=_text(base.get("service_class")),
         utility_meter_serial_number=numbers[0] if numbers else None,
         service_point_id=service_identifier,
         tariff=_text(base.get("service_tariff")),
@@ -369,7 +509,8 @@ def _reading(reading: Mapping[str, Any]) -> Interval | None:
         kwh = float(reading["kwh"])  # the older, deprecated field
     if kwh is None:
         return None
-    return Interval(begins, int((ends - begins).total_seconds()), kwh)
+    # UtilityAPI reports the meter's net energy ("net" datapoints; the older `kwh` field too).
+    return Interval(begins, int((ends - begins).total_seconds()), kwh, direction="net")
 
 
 # --- webhooks -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ EVENT_TYPES = (
     "meter.created",
     "meter.updated",
     "meter.partner_reference.updated",
+    "meter.data_ready",
     "meter.authorization.revoked",
     "agreement.signed",
 )

@@ -19,6 +19,7 @@ EventType = Literal[
     "meter.created",
     "meter.updated",
     "meter.partner_reference.updated",
+    "meter.data_ready",
     "meter.authorization.revoked",
     "agreement.signed",
 ]

@@ -13,9 +13,16 @@ from tests.support.browser import Browser
 
 
 async def finish_journey(
-    client: httpx.AsyncClient, app: FastAPI, ref_id: str = "cust-123"
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    ref_id: str = "cust-123",
+    *,
+    customer: str = "residential",
 ) -> Meter:
-    """Connect PG&E as a residential customer through `acme/ca-homes`; returns the new meter."""
+    """Connect PG&E as a residential customer through `acme/ca-homes`; returns the new meter.
+
+    `customer` is the sandbox's test customer ("residential+b" is another home, with its own meter).
+    """
     runtime = runtime_of_app(app)
     runtime.http.transport = httpx.ASGITransport(app=app)
     browser = Browser(client)
@@ -25,7 +32,7 @@ async def finish_journey(
         browser,
         landing,
         "pge",
-        "residential",
+        customer,
         {
             "customer_type": "residential",
             "customer_name": "Ada Lovelace",

@@ -10,6 +10,7 @@ from leap_connect.organizations.service import create_api_key
 from leap_connect.runtime import Runtime
 from leap_connect.webhooks.service import signing_secrets
 from tests.functional.portal.conftest import (
+    ADMIN_EMAIL,
     MEMBER_EMAIL,
     PASSWORD,
     Portal,
@@ -30,7 +31,8 @@ async def test_an_api_key_is_shown_once_works_and_stops_working_when_revoked(
         csrf_from=DEVELOPERS,
     )
     assert created.status == 200, created.text
-    token = created.document.get_element_by_id("new-api-key").text_content().strip()
+    token = created.document.get_element_by_id("new-api-key").get("value")
+    assert created.document.xpath("//button[@data-copy='new-api-key']/text()") == ["Copy key"]
     assert "CRM sync" in created.text and "connect:read, meters:read" in created.text
 
     again = await signed_in.open(DEVELOPERS)
@@ -42,7 +44,7 @@ async def test_an_api_key_is_shown_once_works_and_stops_working_when_revoked(
     assert [flow["flow"] for flow in flows.json()["flows"]] == ["ca-homes"]
 
     [revoke] = again.document.xpath("//form[contains(@action,'/revoke')]/@action")
-    revoked = await signed_in.post(revoke, {}, csrf_from=DEVELOPERS)
+    revoked = await signed_in.post(revoke, {"confirmed": "yes"}, csrf_from=DEVELOPERS)
     assert revoked.status == 303
     assert "Revoked" in (await signed_in.open(DEVELOPERS)).text
     refused = await client.get("/v2/connect/flows", headers={"Authorization": f"Bearer {token}"})
@@ -65,7 +67,8 @@ async def test_a_webhook_endpoint_is_created_tested_logged_and_deleted(
         csrf_from=DEVELOPERS,
     )
     assert created.status == 200, created.text
-    secret = created.document.get_element_by_id("new-webhook-secret").text_content().strip()
+    secret = created.document.get_element_by_id("new-webhook-secret").get("value")
+    assert created.document.xpath("//button[@data-copy='new-webhook-secret']")
     assert secret
     assert secret not in (await signed_in.open(DEVELOPERS)).response.text
 
@@ -91,7 +94,7 @@ async def test_a_webhook_endpoint_is_created_tested_logged_and_deleted(
         "being sent again" in (await signed_in.open(redelivered.response.headers["location"])).text
     )
 
-    deleted = await signed_in.post(f"{log_path}/delete", {}, csrf_from=DEVELOPERS)
+    deleted = await signed_in.post(f"{log_path}/delete", {"confirmed": "yes"}, csrf_from=DEVELOPERS)
     assert deleted.status == 303
     assert (await signed_in.open(log_path)).status == 404
     async with runtime.sessionmaker() as db:  # marked deleted; its delivery job removes it
@@ -241,10 +244,13 @@ async def test_rotating_the_secret_shows_the_new_one_once(
     endpoint = await _endpoint(runtime, partner)
     page_path = f"{DEVELOPERS}/webhooks/{endpoint.id}"
 
-    rotated = await signed_in.post(f"{page_path}/rotate-secret", {}, csrf_from=page_path)
+    rotated = await signed_in.post(
+        f"{page_path}/rotate-secret", {"confirmed": "yes"}, csrf_from=page_path
+    )
 
     assert rotated.status == 200, rotated.text
-    secret = rotated.document.get_element_by_id("rotated-webhook-secret").text_content().strip()
+    secret = rotated.document.get_element_by_id("rotated-webhook-secret").get("value")
+    assert rotated.document.xpath("//button[@data-copy='rotated-webhook-secret']")
     assert secret.startswith("whsec_") and secret != "whsec_old"
     assert "24 hours" in rotated.text and "both signatures" in rotated.text
     assert secret not in (await signed_in.open(page_path)).response.text
@@ -271,3 +277,84 @@ async def test_a_member_cannot_edit_or_rotate(
         stored = await db.get(WebhookEndpoint, endpoint.id)
     assert stored is not None and stored.url == "https://partner.example/hooks"
     assert runtime.encryptor.decrypt(stored.secret_encrypted) == "whsec_old"
+
+
+async def test_revoking_a_key_asks_first_naming_what_stops_working_and_works_without_script(
+    signed_in: Portal, partner: Partner, client: httpx.AsyncClient
+) -> None:
+    created = await signed_in.post(
+        f"{DEVELOPERS}/api-keys",
+        {"name": "CRM sync", "scope": ["connect:read"]},
+        csrf_from=DEVELOPERS,
+    )
+    token = created.document.get_element_by_id("new-api-key").get("value")
+    tab = await signed_in.open(DEVELOPERS)
+    [step] = tab.document.xpath("//details[@class='confirm']")
+    assert step.xpath("./summary")[0].text_content().startswith("Revoke…")
+    assert "is refused from its next request" in step.text_content()
+    [action] = step.xpath(".//form/@action")
+
+    # A form posted without the confirmation (an old page, a slip) only asks again.
+    asked = await signed_in.post(action, {}, csrf_from=DEVELOPERS)
+    assert asked.status == 200
+    assert asked.document.findtext(".//h1") == "Revoke this API key?"
+    assert "CRM sync" in asked.text and "cannot be undone" in asked.text
+    assert asked.document.xpath("//a[text()='Cancel']/@href") == [DEVELOPERS]
+    works = await client.get("/v2/connect/flows", headers={"Authorization": f"Bearer {token}"})
+    assert works.status_code == 200
+
+    [confirm] = asked.document.xpath("//main//form[input[@name='confirmed'][@value='yes']]")
+    revoked = await signed_in.post(
+        confirm.get("action"), {"confirmed": "yes"}, csrf_from=DEVELOPERS
+    )
+    assert revoked.status == 303
+    refused = await client.get("/v2/connect/flows", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+
+
+async def test_deleting_and_rotating_ask_first_and_change_nothing_until_confirmed(
+    signed_in: Portal, partner: Partner, runtime: Runtime
+) -> None:
+    endpoint = await _endpoint(runtime, partner)
+    page_path = f"{DEVELOPERS}/webhooks/{endpoint.id}"
+
+    delete = await signed_in.post(f"{page_path}/delete", {}, csrf_from=page_path)
+    rotate = await signed_in.post(f"{page_path}/rotate-secret", {}, csrf_from=page_path)
+
+    assert delete.document.findtext(".//h1") == "Delete this webhook endpoint?"
+    assert "Events stop going to https://partner.example/hooks" in delete.text
+    assert rotate.document.findtext(".//h1") == "Rotate the signing secret?"
+    assert "refuses every event" in rotate.text
+    async with runtime.sessionmaker() as db:
+        stored = await db.get(WebhookEndpoint, endpoint.id)
+    assert stored is not None and stored.deleted_at is None
+    assert signing_secrets(stored, runtime.encryptor, utc_now()) == ["whsec_old"]
+
+
+async def test_the_activity_page_says_who_changed_which_key_and_endpoint(
+    signed_in: Portal, partner: Partner, runtime: Runtime
+) -> None:
+    await signed_in.post(
+        f"{DEVELOPERS}/api-keys",
+        {"name": "CRM sync", "scope": ["connect:read"]},
+        csrf_from=DEVELOPERS,
+    )
+    [revoke] = (await signed_in.open(DEVELOPERS)).document.xpath(
+        "//form[contains(@action,'/revoke')]/@action"
+    )
+    await signed_in.post(revoke, {"confirmed": "yes"}, csrf_from=DEVELOPERS)
+    endpoint = await _endpoint(runtime, partner)
+    await signed_in.post(
+        f"{DEVELOPERS}/webhooks/{endpoint.id}/delete", {"confirmed": "yes"}, csrf_from=DEVELOPERS
+    )
+
+    page = await signed_in.open(f"{DEVELOPERS}/activity")
+
+    rows = [
+        [" ".join(cell.text_content().split()) for cell in row.xpath("./td")][1:]
+        for row in page.document.xpath("//table[contains(@class,'activity')]/tbody/tr")
+    ]
+    assert len(rows) == 3
+    assert rows[0] == [ADMIN_EMAIL, "Deleted the webhook endpoint https://partner.example/hooks"]
+    assert rows[1][0] == ADMIN_EMAIL and rows[1][1].startswith("Revoked the API key CRM sync (")
+    assert rows[2][1].startswith("Created the API key CRM sync (")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlencode
+
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import delete
 
-from leap_connect.models import User
+from leap_connect.models import Meter, User, utc_now
+from leap_connect.models.meter import MeterInterval
 from leap_connect.runtime import Runtime
 from tests.functional.portal.conftest import Portal
 from tests.functional.portal.journey import finish_journey
@@ -108,3 +113,110 @@ async def test_a_member_can_search_meters(portal: Portal, member: User) -> None:
 
     assert page.status == 400
     assert "YYYY-MM-DD" in page.text
+
+
+async def test_meters_are_listed_for_people_and_found_by_name_address_meter_number_or_utility(
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    meter = await finish_journey(client, app)
+    async with runtime.sessionmaker() as db:
+        stored = await db.get(Meter, meter.id)
+    assert stored is not None and stored.street_1 and stored.utility_meter_serial_number
+
+    page = await signed_in.open("/portal/meters")
+
+    [row] = page.document.xpath("//section[@aria-labelledby='meter-results']//tbody/tr")
+    cells = [" ".join(cell.text_content().split()) for cell in row.xpath("./td")]
+    assert cells[0] == "Ada Lovelace"
+    assert cells[1].startswith(stored.street_1)
+    assert cells[2] == stored.utility_meter_serial_number
+    assert cells[3] == "PG&E"
+    assert cells[4] == "cust-123"
+    assert cells[5].startswith("Sharing data")
+    for text in ("ada LOVE", stored.street_1[2:9], stored.utility_meter_serial_number, "pg&e"):
+        found = await signed_in.open(f"/portal/meters?{urlencode({'q': text})}")
+        assert found.document.xpath("//tbody//a/@href") == [f"/portal/meters/{meter.id}"], text
+    for text in ("Grace", "100%", "Con Edison"):
+        missed = await signed_in.open(f"/portal/meters?{urlencode({'q': text})}")
+        assert "No meters match" in missed.text, text
+
+
+async def test_a_meter_page_names_the_customer_and_shows_the_authorization_and_its_session(
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient
+) -> None:
+    meter = await finish_journey(client, app)
+
+    page = await signed_in.open(f"/portal/meters/{meter.id}")
+
+    assert page.document.findtext(".//h1").startswith("Ada Lovelace, meter ")
+    steps = page.document.xpath("//section[@aria-labelledby='meter-authorization']//li/strong")
+    assert [step.text_content() for step in steps][:1] == ["Granted"]
+    [session_link] = page.document.xpath(
+        "//section[@aria-labelledby='meter-authorization']//a/@href"
+    )
+    assert (await signed_in.open(session_link)).status == 200
+    [utility] = page.document.xpath("//dt[text()='Utility']/following-sibling::dd/span")
+    assert (utility.text_content(), utility.get("title")) == ("PG&E", "Utility ID: pge")
+
+
+async def test_a_meter_page_draws_its_latest_readings_per_day_delivered_and_received(
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    meter = await finish_journey(client, app)
+    today = datetime.combine(utc_now().date(), time(), tzinfo=UTC)
+    async with runtime.sessionmaker() as db, db.begin():
+        await db.execute(delete(MeterInterval).where(MeterInterval.meter_id == meter.id))
+        for hour in range(24):
+            for direction, value in (("delivered", 0.5), ("received", 0.25)):
+                db.add(
+                    MeterInterval(
+                        meter_id=meter.id,
+                        direction=direction,
+                        interval_seconds=3600,
+                        interval_start=today - timedelta(days=1, hours=-hour),
+                        duration_seconds=3600,
+                        value=value,
+                        unit="kWh",
+                    )
+                )
+        # The same day read every 15 minutes too: counted once, from the finer series.
+        for quarter in range(96):
+            db.add(
+                MeterInterval(
+                    meter_id=meter.id,
+                    direction="delivered",
+                    interval_seconds=900,
+                    interval_start=today - timedelta(days=1, minutes=-15 * quarter),
+                    duration_seconds=900,
+                    value=0.125,
+                    unit="kWh",
+                )
+            )
+
+    page = await signed_in.open(f"/portal/meters/{meter.id}")
+
+    rows = {
+        row.xpath("./td")[0].text_content(): [cell.text_content() for cell in row.xpath("./td")[1:]]
+        for row in page.document.xpath("//table[contains(@class,'readings')]/tbody/tr")
+    }
+    assert len(rows) == 14
+    yesterday = (today - timedelta(days=1)).date().isoformat()
+    assert rows[yesterday] == ["12.0", "6.0"]
+    chart = page.document.xpath("//*[@role='img'][contains(@class,'readings-chart')]")
+    assert chart and chart[0].xpath(".//rect[@class='delivered'][@height='120']")
+
+
+async def test_a_meter_page_offers_a_renewal_link_for_its_customer_and_utility(
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient
+) -> None:
+    meter = await finish_journey(client, app)
+    page = await signed_in.open(f"/portal/meters/{meter.id}")
+    [renewal] = page.document.xpath("//a[starts-with(normalize-space(), 'Make a renewal link')]")
+
+    builder = await signed_in.open(renewal.get("href"))
+
+    assert builder.document.get_element_by_id("ref_id").get("value") == "cust-123"
+    checked = builder.document.xpath(
+        "//fieldset[@data-flow='ca-homes']//input[@type='checkbox'][@checked]/@value"
+    )
+    assert checked == ["pge"]

@@ -6,48 +6,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from leap_connect.models import ConnectSession, LinkOpenCount, User, utc_now
+from leap_connect.models import ConnectSession, User, UtilityAuthorization
 from leap_connect.runtime import Runtime
 from tests.functional.portal.conftest import PASSWORD, Portal, add_user
 from tests.functional.portal.journey import finish_journey
 from tests.support.factories import Partner, create_partner
-
-
-def funnel_counts(page_text_rows: list[list[str]]) -> dict[str, int]:
-    return {label: int(count) for label, count, _ in page_text_rows}
-
-
-async def test_funnel_counts_after_one_completed_journey(
-    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
-) -> None:
-    await finish_journey(client, app)
-    async with runtime.sessionmaker() as db, db.begin():
-        db.add(
-            LinkOpenCount(
-                organization_id=partner.organization.id,
-                flow_id=partner.flow.id,
-                day=utc_now().date(),
-                opens=3,
-            )
-        )
-
-    page = await signed_in.open("/portal/sessions?flow=ca-homes")
-
-    assert page.status == 200
-    rows = [
-        [cell.text_content().strip() for cell in row.xpath("./th|./td")]
-        for row in page.document.xpath("//table[contains(@class,'funnel-counts')]/tbody/tr")
-    ]
-    assert funnel_counts(rows) == {
-        "Links opened": 3,
-        "Utility chosen": 1,
-        "Authorized": 1,
-        "Signed": 0,
-        "Completed": 1,
-    }
-    bars = page.document.xpath("//svg//rect")
-    assert [int(bar.get("width")) for bar in bars] == [400, 133, 133, 0, 133]
-    assert 'style="' not in page.response.text.split("<main", 1)[1]
 
 
 async def test_sessions_are_listed_filtered_and_have_a_timeline(
@@ -95,4 +58,65 @@ async def test_a_member_opens_the_sessions_tab(portal: Portal, member: User) -> 
     page = await portal.open("/portal/sessions")
 
     assert page.status == 200
-    assert page.document.xpath("//svg[@role='img']")
+    assert page.document.xpath("//*[@role='img'][contains(@class,'funnel-chart')]")
+
+
+async def test_statuses_and_utilities_read_in_the_partners_words_with_the_code_at_hand(
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient
+) -> None:
+    await finish_journey(client, app)
+
+    page = await signed_in.open("/portal/sessions")
+
+    [row] = page.document.xpath("//section[@aria-labelledby='sessions-heading']//tbody/tr")
+    cells = row.xpath("./td")
+    assert cells[2].text_content() == "Ca homes"
+    [session_status] = cells[3].xpath(".//span[contains(@class,'status')]")
+    assert (session_status.text_content(), session_status.get("title")) == (
+        "Finished",
+        "Code: COMPLETED",
+    )
+    assert " ".join(cells[4].text_content().split()) == "PG&E: Connected"
+    options = page.document.xpath("//select[@id='status']/option/text()")
+    assert options == [
+        "Any",
+        "In progress, at the utility",
+        "In progress, back from a utility",
+        "Finished",
+        "Closed",
+    ]
+
+
+async def test_an_admin_revokes_a_customers_authorization_once_told_what_stops(
+    app: FastAPI, signed_in: Portal, partner: Partner, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    await finish_journey(client, app)
+    async with runtime.sessionmaker() as db:
+        connect_session = (await db.execute(select(ConnectSession))).scalar_one()
+        authorization = (await db.execute(select(UtilityAuthorization))).scalar_one()
+    session_path = f"/portal/sessions/{connect_session.id}"
+    revoke_path = f"/portal/authorizations/{authorization.id}/revoke"
+
+    detail = await signed_in.open(session_path)
+    [panel] = detail.document.xpath("//details[@class='confirm']")
+    assert "Revoke" in panel.xpath("./summary")[0].text_content()
+    assert panel.xpath(f".//form[@action='{revoke_path}']//input[@name='confirmed']")
+
+    # A form that came without the panel's confirmation asks again, naming what stops.
+    asked = await signed_in.post(revoke_path, {}, csrf_from=session_path)
+    assert asked.status == 200
+    assert "Revoke this customer's authorization?" in asked.text
+    assert "permission to share their meters' data with you ends, at PG&E" in asked.text
+    async with runtime.sessionmaker() as db:
+        unchanged = await db.get(UtilityAuthorization, authorization.id)
+        assert unchanged is not None and unchanged.status == "COMPLETED"
+
+    done = await signed_in.post(revoke_path, {"confirmed": "yes"}, csrf_from=session_path)
+    assert done.status == 303
+    assert done.response.headers["location"] == session_path
+    async with runtime.sessionmaker() as db:
+        revoked = await db.get(UtilityAuthorization, authorization.id)
+        assert revoked is not None and revoked.status == "REVOKED"
+    after = await signed_in.open(session_path)
+    assert "Revoked" in after.text
+    assert not after.document.xpath("//details[@class='confirm']")

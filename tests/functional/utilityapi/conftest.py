@@ -26,6 +26,7 @@ from leap_connect.jobs.worker import Worker
 from leap_connect.kit.http import HttpClientFactory
 from leap_connect.meters import tasks
 from leap_connect.meters.discovery import DISCOVERY_JOB_KIND
+from leap_connect.meters.service import COLLECTION_JOB_KIND
 from leap_connect.models import Job, Meter, utc_now
 from leap_connect.runtime import Runtime
 from leap_connect.sandbox.utilityapi import UtilityApiSandbox
@@ -165,9 +166,10 @@ class RunJobs(Protocol):
 
 @pytest.fixture
 def run_jobs(connect: Runtime) -> RunJobs:
-    """Run the due meter discoveries, as a worker `later` from now would."""
+    """Run the due meter discoveries and collections, as a worker `later` from now would."""
     handlers = Registry()
     handlers.handler(DISCOVERY_JOB_KIND)(tasks.discover_meters)
+    handlers.handler(COLLECTION_JOB_KIND)(tasks.collect_history)
 
     async def run(*, later: timedelta = timedelta(0), runtime: Runtime | None = None) -> int:
         worker = Worker(runtime or connect, handlers=handlers, clock=lambda: utc_now() + later)

@@ -60,7 +60,7 @@ async def test_utility_down_at_the_form_asks_the_customer_to_try_again_in_a_minu
     page = await form_sends_back(browser, form, "cecony-utilityapi", "utility_down")
 
     assert page.status == 503
-    assert "Consolidated Edison is not answering right now" in page.text
+    assert "Con Edison is not answering right now" in page.text
     assert "Please try again in a minute" in page.text
     assert await attempts(connect) == [("FAILED", "utility_down")]
     session_page = await connect_at_utilityapi(browser, page, "cecony-utilityapi", "commercial")
@@ -73,30 +73,34 @@ async def test_utility_down_at_the_form_asks_the_customer_to_try_again_in_a_minu
     [
         (
             "access_invalid",
-            "Consolidated Edison did not accept your account details",
+            "Con Edison did not accept your account details",
             "Check them against a recent bill",
         ),
         (
             "access_locked",
-            "Your Consolidated Edison online account is locked",
-            "Unlock it or reset your password on Consolidated Edison's website",
+            "Your Con Edison online account is locked",
+            "Unlock it or reset your password on the website of Con Edison",
         ),
         (
             "access_unsupported",
-            "This Consolidated Edison account cannot be connected here",
+            "This Con Edison account cannot be connected here",
             "Try another of your accounts",
         ),
         (
             "temporarily_unavailable",
-            "Consolidated Edison is not answering right now",
+            "Con Edison is not answering right now",
             "Please try again in a minute",
         ),
         (
             "invalid_request",
             "We could not complete this connection",
-            "The authorization request was not valid. Please try again.",
+            "Con Edison could not share your data this time. Nothing was shared.",
         ),
-        ("something_new", "We could not complete this connection", "UtilityAPI: something_new"),
+        (
+            "something_new",
+            "We could not complete this connection",
+            "Con Edison could not share your data this time. Nothing was shared.",
+        ),
     ],
 )
 async def test_each_form_error_says_what_happened_and_what_to_do_next(
@@ -113,6 +117,7 @@ async def test_each_form_error_says_what_happened_and_what_to_do_next(
 
     assert page.document.xpath("string(//h1)") == title
     assert advice in page.text
+    assert error not in page.text and "UtilityAPI" not in page.text  # no code, no vendor
     assert page.form_with_button("utility_id", "cecony-utilityapi") is not None
     ((status, code),) = await attempts(connect)
     assert status == "FAILED"
@@ -149,7 +154,7 @@ async def test_referral_lookup_that_keeps_failing_shows_utility_down_and_a_retry
     )
 
     assert page.status == 503
-    assert "Consolidated Edison is not answering right now" in page.text
+    assert "Con Edison is not answering right now" in page.text
     session_page = await connect_at_utilityapi(browser, page, "cecony-utilityapi", "commercial")
     assert "Connected" in session_page.text
     assert await attempts(connect) == [("FAILED", "utility_down"), ("COMPLETED", None)]
@@ -165,7 +170,7 @@ async def test_utility_down_test_customer_sees_the_utility_is_not_answering(
     )
 
     assert page.status == 503
-    assert "Consolidated Edison is not answering right now" in page.text
+    assert "Con Edison is not answering right now" in page.text
     assert await attempts(connect) == [("FAILED", "utility_down")]
 
 

@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 from xml.etree.ElementTree import Element
+from zoneinfo import ZoneInfo
 
 import defusedxml.ElementTree as DefusedET
 import httpx
@@ -116,6 +117,12 @@ def authorize_params(challenge: str, **overrides: str | None) -> dict[str, str]:
         **overrides,
     }
     return {name: value for name, value in params.items() if value is not None}
+
+
+def pge_scope(now: datetime, *, minimum_days: int = 30, preferred_days: int = 365) -> str:
+    minimum = int((now + timedelta(days=minimum_days)).timestamp())
+    preferred = int((now + timedelta(days=preferred_days)).timestamp())
+    return f"MinAuthEndDate={minimum};PreferredAuthEndDate={preferred}"
 
 
 def basic(client_id: str = SANDBOX_CLIENT_ID, secret: str = SANDBOX_CLIENT_SECRET) -> str:
@@ -307,14 +314,15 @@ async def test_customer_authorizes_and_the_client_reads_a_year_of_hourly_usage(
     multiplier = int(reading_type.findtext(f"{ESPI}powerOfTenMultiplier", ""))
     assert multiplier == -3
     year = readings(feed)
-    assert len(year) == 8760
-    start, end = data_window(NOW)
-    assert year[0][0] == int(start.timestamp())
-    assert year[-1][0] == int(end.timestamp()) - 3600
+    first, last = whole_local_days(*data_window(NOW))
+    assert len(year) == (last - first) // 3600 >= 364 * 24
+    assert year[0][0] == first
+    assert year[-1][0] == last - 3600
     kwh = sum(value for _, value in year) * 10.0**multiplier / 1000
     assert 3000 < kwh < 12000  # a Californian home's year
 
-    window = {"published-min": "2025-03-01T00:00:00Z", "published-max": "2025-03-02T00:00:00Z"}
+    # Blocks are whole local days: 1 March 2025 in California is 08:00 to 08:00 UTC.
+    window = {"published-min": "2025-03-01T08:00:00Z", "published-max": "2025-03-02T08:00:00Z"}
     (usage_point_link,) = [
         link.get("href")
         for entry in feed.findall(f"{ATOM}entry")
@@ -324,9 +332,43 @@ async def test_customer_authorizes_and_the_client_reads_a_year_of_hourly_usage(
     day = xml(await http.get(usage_point_link, params=window, headers=bearer(body["access_token"])))
     one_day = readings(day)
     assert [moment for moment, _ in one_day] == [
-        epoch("2025-03-01T00:00:00+00:00") + hour * 3600 for hour in range(24)
+        epoch("2025-03-01T08:00:00+00:00") + hour * 3600 for hour in range(24)
     ]
     assert one_day == [reading for reading in year if reading[0] in dict(one_day)]
+    # A block is returned only when all of it lies inside the window, as OpenESPI does.
+    utc_day = {"published-min": "2025-03-01T00:00:00Z", "published-max": "2025-03-02T00:00:00Z"}
+    none = xml(
+        await http.get(usage_point_link, params=utc_day, headers=bearer(body["access_token"]))
+    )
+    assert readings(none) == []
+
+
+MIDNIGHT = datetime.min.time()
+
+
+def whole_local_days(start: datetime, end: datetime) -> tuple[int, int]:
+    """The first and last California midnight inside [start, end], in epoch seconds."""
+    pacific = ZoneInfo("America/Los_Angeles")
+    first = start.astimezone(pacific)
+    if first.time() != MIDNIGHT:
+        first = datetime.combine(first.date() + timedelta(days=1), MIDNIGHT, tzinfo=pacific)
+    last = datetime.combine(end.astimezone(pacific).date(), MIDNIGHT, tzinfo=pacific)
+    return int(first.timestamp()), int(last.timestamp())
+
+
+def test_blocks_are_local_days_of_23_and_25_hours_around_dst() -> None:
+    (point,) = customer_profile("pge", "residential").usage_points
+    blocks = point.interval_blocks(
+        datetime(2025, 3, 8, 8, tzinfo=UTC), datetime(2025, 3, 10, 7, tzinfo=UTC)
+    )
+    assert [(b.block_id, b.duration // 3600, len(b.readings)) for b in blocks] == [
+        ("20250308", 24, 24),
+        ("20250309", 23, 23),
+    ]
+    autumn = point.interval_blocks(
+        datetime(2025, 11, 2, 7, tzinfo=UTC), datetime(2025, 11, 3, 8, tzinfo=UTC)
+    )
+    assert [(b.block_id, b.duration // 3600) for b in autumn] == [("20251102", 25)]
 
 
 def test_residential_load_has_a_daily_and_a_seasonal_shape() -> None:
@@ -367,7 +409,8 @@ async def test_commercial_customer_has_three_15_minute_meters_at_two_addresses(
     http: httpx.AsyncClient,
 ) -> None:
     body = await connect(http, "commercial")
-    window = {"published-min": "2025-04-07T00:00:00Z", "published-max": "2025-04-08T00:00:00Z"}
+    # 7 April 2025 in California (Pacific Daylight Time): 07:00 to 07:00 UTC.
+    window = {"published-min": "2025-04-07T07:00:00Z", "published-max": "2025-04-08T07:00:00Z"}
     feed = xml(
         await http.get(body["resourceURI"], params=window, headers=bearer(body["access_token"]))
     )
@@ -515,9 +558,11 @@ async def test_every_sandbox_utility_is_branded_and_mounted_at_its_own_path(
     _, challenge = pkce()
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         for utility_id, name in (("pge", "PG&amp;E"), ("sce", "SCE"), ("sdge", "SDG&amp;E")):
-            page = await http.get(
-                f"/sandbox/{utility_id}/oauth/authorize", params=authorize_params(challenge)
-            )
+            # PG&E's sandbox plays PG&E: its scope is two end dates, never an ESPI scope.
+            params = authorize_params(challenge)
+            if utility_id == "pge":
+                params["scope"] = pge_scope(clock.now)
+            page = await http.get(f"/sandbox/{utility_id}/oauth/authorize", params=params)
             assert page.status_code == 200
             assert f"Share your {name} energy data" in page.text
         index = (await http.get("/")).json()
@@ -842,20 +887,21 @@ def link(root: Element, rel: str, kind: str) -> str:
     )
 
 
-@pytest.mark.parametrize("username", ["residential", "commercial", "partial", "slow"])
+@pytest.mark.parametrize("username", ["residential", "commercial", "partial", "slow", "solar"])
 async def test_every_resource_validates_against_the_espi_schemas(
     http: httpx.AsyncClient, schemas: dict[str, xmlschema.XMLSchema], username: str
 ) -> None:
     body = await connect(http, username)
     token = bearer(body["access_token"])
     # xmlschema takes a few seconds per year of readings: the residential year is checked whole
-    # once, everything else over a week spanning two monthly blocks, which has the same shapes.
-    window = {"published-min": "2025-03-28T00:00:00Z", "published-max": "2025-04-04T00:00:00Z"}
+    # once, everything else over a week of local-day blocks, which has the same shapes.
+    window = {"published-min": "2025-03-28T07:00:00Z", "published-max": "2025-04-04T07:00:00Z"}
     if username == "residential":
         year = xml(await http.get(body["resourceURI"], headers=token))
-        assert (
-            validate(schemas, year) == 17
-        )  # UsagePoint, MeterReading, ReadingType, 13 blocks, LTP
+        first, last = whole_local_days(*data_window(NOW))
+        days = round((last - first) / 86400)
+        # UsagePoint, MeterReading, ReadingType, a block per local day, LocalTimeParameters.
+        assert validate(schemas, year) == 4 + days
     batch = xml(await http.get(body["resourceURI"], params=window, headers=token))
     validate(schemas, batch)
     usage_point_href = link(batch, "self", "espi-entry/UsagePoint")
@@ -916,8 +962,9 @@ def test_a_year_of_hourly_readings_is_written_in_full() -> None:
         updated=NOW,
         entries=subscription_entries(urls, "1", profile.usage_points, blocks, published=end),
     )
-    hours = int((end - start).total_seconds() // 3600)
-    assert hours >= 365 * 24
+    first, last = whole_local_days(start, end)
+    hours = (last - first) // 3600
+    assert hours >= 364 * 24
     assert document.count(b"<espi:IntervalReading>") + document.count(b"<IntervalReading>") == hours
 
 

@@ -552,14 +552,6 @@ def test_broken_document_is_refused_with_a_message_naming_the_problem(
     assert refusal(document) == message
 
 
-def _drop_reading_start(root: ET.Element) -> None:
-    period = interval_readings(root)[2].find(f"{N}timePeriod")
-    assert period is not None
-    start = period.find(f"{N}start")
-    assert start is not None
-    period.remove(start)
-
-
 def _set_reading_value(root: ET.Element) -> None:
     value = interval_readings(root)[1].find(f"{N}value")
     assert value is not None
@@ -601,7 +593,6 @@ def _foreign_content(root: ET.Element) -> None:
 
 
 DAMAGES: list[Edit] = [
-    _drop_reading_start,
     _set_reading_value,
     _drop_reading_type_link,
     _drop_usage_point,
@@ -622,7 +613,6 @@ def damage_messages(
 ) -> list[str]:
     """What the parser says about each of DAMAGES, in a batch with these self links."""
     return [
-        f"IntervalBlock entry {interval_block}: IntervalReading 3 has no timePeriod/start",
         f"IntervalBlock entry {interval_block}: IntervalReading 2: value is 'ten', not an integer",
         f"MeterReading entry {meter_reading} has no ReadingType: none of its related links is a "
         "ReadingType entry in this document",

@@ -18,6 +18,7 @@ from leap_connect.kit.http import HttpClientFactory
 from leap_connect.utilities.connector import (
     AuthorizationStart,
     ConnectorError,
+    Grant,
     ServiceAddress,
     Tokens,
 )
@@ -25,6 +26,7 @@ from leap_connect.utilities.registry import UTILITIES_BY_ID, Protocol, Utility
 from leap_connect.utilities.utilityapi import (
     UtilityApiConnector,
     UtilityApiEndpoints,
+    collection_state,
     form_error,
     intervals_in_listing,
     meters_in_listing,
@@ -121,7 +123,10 @@ async def test_referral_is_resolved_with_the_bearer_token_and_meters_included() 
     (found,) = result.meters
     assert found.utility_meter_id == "SID-1"
     assert found.usage_point_uri == f"{API}/api/v2/meters/321"
-    assert found.electric_service_account_number == "4021-1934-0012"
+    # The SAID is UtilityAPI's service_identifier; the billing account is the customer's account.
+    assert found.electric_service_account_number == "SID-1"
+    assert found.customer_account_number == "4021-1934-0012"
+    assert found.service_class == "commercial"
     assert found.utility_meter_serial_number == "703437804"
     assert found.tariff == "EL9"
     assert found.address == ServiceAddress(
@@ -232,7 +237,7 @@ async def test_revoke_posts_to_the_authorizations_revoke_endpoint() -> None:
         seen.append(request)
         return httpx.Response(200, json=utilityapi_authorization(is_revoked=True))
 
-    await connector(answer).revoke(TOKENS)
+    await connector(answer).revoke(Grant("12345", TOKENS))
 
     (request,) = seen
     assert (request.method, request.url.path) == ("POST", "/api/v2/authorizations/12345/revoke")
@@ -279,9 +284,10 @@ async def test_usage_comes_from_the_intervals_endpoint_in_utc_and_kwh() -> None:
         "start": "2026-01-02T03:00:00+00:00",
         "end": "2026-01-03T00:00:00+00:00",
     }
-    assert [(i.start, i.duration_seconds, i.kwh) for i in intervals] == [
-        (datetime(2026, 1, 2, 4, tzinfo=UTC), 900, 1.5),
-        (datetime(2026, 1, 2, 5, tzinfo=UTC), 900, 2.0),
+    # UtilityAPI's readings are the meter's net energy.
+    assert [(i.start, i.duration_seconds, i.value, i.direction) for i in intervals] == [
+        (datetime(2026, 1, 2, 4, tzinfo=UTC), 900, 1.5, "net"),
+        (datetime(2026, 1, 2, 5, tzinfo=UTC), 900, 2.0, "net"),
     ]
 
 
@@ -448,3 +454,106 @@ async def test_utilityapis_example_authorization_is_read_as_it_comes(
         access_token="12345", refresh_token=None, expires_at=None, scope=None
     )
     assert (result.meters, result.meters_pending) == ((), True)
+
+
+# --- data collection ------------------------------------------------------------------------------
+
+
+async def test_collection_is_asked_for_in_batches_with_ongoing_monitoring() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"success": True, "meters": []})
+
+    uris = [f"{API}/api/v2/meters/{uid}" for uid in range(250)]
+    await connector(answer).start_collection(uris + uris[:3])  # a meter named twice, once
+
+    posts = [(r.method, r.url.path, json.loads(r.content)) for r in seen]
+    assert [path for _, path, _ in posts] == [
+        "/api/v2/meters/historical-collection",
+        "/api/v2/meters/ongoing-monitoring",
+    ] * 3
+    assert {method for method, _, _ in posts} == {"POST"}
+    batches = [body["meters"] for _, _, body in posts[::2]]
+    assert [len(batch) for batch in batches] == [100, 100, 50]
+    assert [uid for batch in batches for uid in batch] == [str(uid) for uid in range(250)]
+    assert {body["frequency"] for _, _, body in posts[1::2]} == {"daily"}
+    assert all(r.headers["authorization"] == "Bearer token-1" for r in seen)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "retryable"),
+    [
+        (503, {}, "utility_down", True),
+        (429, {}, "utility_down", True),
+        (402, {"error": "payment_required"}, "payment_required", True),
+        (400, {"error": "expired_or_revoked"}, "access_revoked", False),
+        (400, {"error": "invalid_param"}, "collection_refused", False),
+    ],
+)
+async def test_a_refused_collection_says_whether_asking_later_may_work(
+    status: int, body: dict[str, Any], code: str, retryable: bool
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    with pytest.raises(ConnectorError) as refused:
+        await connector(answer).start_collection([f"{API}/api/v2/meters/1"])
+
+    assert (refused.value.code, refused.value.retryable) == (code, retryable)
+
+
+@pytest.mark.parametrize(
+    ("meter", "state"),
+    [
+        ({"is_activated": False, "status": "updated", "notes": []}, "COLLECTING"),
+        ({"is_activated": True, "status": "pending", "notes": []}, "COLLECTING"),
+        ({"is_activated": True, "status": "updated", "notes": []}, "READY"),
+        (
+            {"is_activated": True, "status": "updated", "notes": [{"type": "intervals_empty"}]},
+            "READY",
+        ),
+        (
+            {"is_activated": True, "status": "updated", "notes": [{"type": "access_invalid"}]},
+            "FAILED",
+        ),
+        ({"is_activated": True, "status": "updated", "notes": None}, "READY"),
+    ],
+)
+def test_collection_state_is_read_from_activation_status_and_notes(
+    meter: dict[str, Any], state: str
+) -> None:
+    assert collection_state(meter) == state
+
+
+async def test_collection_states_name_each_meter_by_its_usage_point_uri() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["uids"] == "7,8"
+        return httpx.Response(
+            200,
+            json={
+                "meters": [
+                    {"uid": "7", "is_activated": True, "status": "updated", "notes": []},
+                    {"uid": 8, "is_activated": True, "status": "pending", "notes": []},
+                ],
+                "next": None,
+            },
+        )
+
+    uris = [f"{API}/api/v2/meters/7", f"{API}/api/v2/meters/8"]
+    states = await connector(answer).collection_states(uris)
+
+    assert states == {uris[0]: "READY", uris[1]: "COLLECTING"}
+
+
+async def test_meters_listed_later_are_asked_for_with_their_meter_blocks_expanded() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=utilityapi_authorization())
+
+    await connector(answer).pending_meters("48213")
+
+    assert dict(seen[0].url.params) == {"include": "meters", "expand_meter_blocks": "true"}

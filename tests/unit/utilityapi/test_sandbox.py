@@ -258,14 +258,27 @@ async def test_api_needs_the_bearer_token(
     assert response.json()["error"] == "invalid_token"
 
 
-async def test_intervals_are_in_the_utilitys_local_time_and_kwh(
-    utilityapi: httpx.AsyncClient, clock: Clock
-) -> None:
-    referral = redirect_params(await sign_in(utilityapi, username="residential"))["referral"]
+async def collected_meter(
+    utilityapi: httpx.AsyncClient, clock: Clock, username: str = "residential"
+) -> dict[str, Any]:
+    """A customer's one meter, its history asked for and collected."""
+    referral = redirect_params(await sign_in(utilityapi, username=username))["referral"]
     clock.now += timedelta(minutes=1)
     meters = (await authorization_by_referral(utilityapi, referral))["meters"]
     assert isinstance(meters, dict)
     (meter,) = meters["meters"]
+    asked = await utilityapi.post(
+        "/api/v2/meters/historical-collection", json={"meters": [meter["uid"]]}, headers=AUTH
+    )
+    assert asked.json() == {"success": True, "meters": [meter["uid"]]}
+    clock.now += timedelta(seconds=10)
+    return dict(meter)
+
+
+async def test_intervals_are_in_the_utilitys_local_time_and_kwh(
+    utilityapi: httpx.AsyncClient, clock: Clock
+) -> None:
+    meter = await collected_meter(utilityapi, clock)
 
     response = await utilityapi.get(
         "/api/v2/intervals",
@@ -397,3 +410,147 @@ async def test_a_refused_webhook_is_sent_again_later(
     clock.now += timedelta(seconds=2)
 
     assert await sandbox.deliver_due_webhooks() == 2
+
+
+async def intervals_of(utilityapi: httpx.AsyncClient, meter_uid: str) -> list[dict[str, Any]]:
+    response = await utilityapi.get(
+        "/api/v2/intervals",
+        params={
+            "meters": meter_uid,
+            "start": "2026-03-01T05:00:00Z",
+            "end": "2026-03-02T05:00:00Z",
+        },
+        headers=AUTH,
+    )
+    assert response.status_code == 200, response.text
+    intervals: list[dict[str, Any]] = response.json()["intervals"]
+    return intervals
+
+
+async def meter_of(utilityapi: httpx.AsyncClient, meter_uid: str) -> dict[str, Any]:
+    response = await utilityapi.get(f"/api/v2/meters/{meter_uid}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    meter: dict[str, Any] = response.json()
+    return meter
+
+
+async def test_a_meter_has_no_intervals_until_its_history_is_collected(
+    utilityapi: httpx.AsyncClient, sandbox: UtilityApiSandbox, clock: Clock, webhooks: Webhooks
+) -> None:
+    referral = redirect_params(await sign_in(utilityapi, username="residential"))["referral"]
+    clock.now += timedelta(minutes=1)
+    meters = (await authorization_by_referral(utilityapi, referral))["meters"]
+    assert isinstance(meters, dict)
+    (listed,) = meters["meters"]
+    uid = listed["uid"]
+    assert (listed["is_activated"], listed["ongoing_monitoring"]["frequency"]) == (False, "off")
+    assert await intervals_of(utilityapi, uid) == []
+
+    asked = await utilityapi.post(
+        "/api/v2/meters/historical-collection", json={"meters": [uid]}, headers=AUTH
+    )
+    monitored = await utilityapi.post(
+        "/api/v2/meters/ongoing-monitoring",
+        json={"meters": [uid], "frequency": "daily"},
+        headers=AUTH,
+    )
+
+    assert asked.json() == {"success": True, "meters": [uid]}
+    assert monitored.json() == {"success": True, "meters": [uid], "frequency": "daily"}
+    collecting = await meter_of(utilityapi, uid)
+    assert (collecting["is_activated"], collecting["status"]) == (True, "pending")
+    assert collecting["ongoing_monitoring"]["frequency"] == "daily"
+    assert await intervals_of(utilityapi, uid) == []
+
+    clock.now += timedelta(seconds=5)  # the sandbox's collection takes 10 seconds by default
+    assert await intervals_of(utilityapi, uid) == []
+    clock.now += timedelta(seconds=5)
+    assert (await meter_of(utilityapi, uid))["status"] == "updated"
+    [interval] = await intervals_of(utilityapi, uid)
+    assert len(interval["readings"]) == 24
+
+    webhooks.received.clear()
+    assert await sandbox.deliver_due_webhooks() > 0
+    events = [event for r in webhooks.received for event in json.loads(r.content)["events"]]
+    finished = [e for e in events if e["type"].startswith("meter_historical_collection_")]
+    assert [(e["type"], e["meter_uid"]) for e in finished] == [
+        ("meter_historical_collection_started", uid),
+        ("meter_historical_collection_finished_successful", uid),
+    ]
+
+
+async def test_asking_twice_for_a_history_collects_it_once(
+    utilityapi: httpx.AsyncClient, sandbox: UtilityApiSandbox, clock: Clock
+) -> None:
+    meter = await collected_meter(utilityapi, clock)
+    before = len(sandbox.pending_webhooks())
+
+    again = await utilityapi.post(
+        "/api/v2/meters/historical-collection", json={"meters": [meter["uid"]]}, headers=AUTH
+    )
+
+    assert again.json() == {"success": True, "meters": [meter["uid"]]}
+    assert len(sandbox.pending_webhooks()) == before
+    assert (await meter_of(utilityapi, meter["uid"]))["status"] == "updated"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "required_param_missing"),
+        ({"meters": "123"}, "invalid_param"),
+        ({"meters": [True]}, "invalid_param"),
+        ({"meters": ["no-such-meter"]}, "invalid_param"),
+    ],
+)
+async def test_a_bad_collection_request_is_a_400_naming_the_error(
+    utilityapi: httpx.AsyncClient, body: dict[str, Any], error: str
+) -> None:
+    response = await utilityapi.post(
+        "/api/v2/meters/historical-collection", json=body, headers=AUTH
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+async def test_collecting_a_revoked_authorizations_meters_is_refused(
+    utilityapi: httpx.AsyncClient, sandbox: UtilityApiSandbox, clock: Clock
+) -> None:
+    referral = redirect_params(await sign_in(utilityapi, username="residential"))["referral"]
+    clock.now += timedelta(minutes=1)
+    authorization = await authorization_by_referral(utilityapi, referral)
+    meters = authorization["meters"]
+    assert isinstance(meters, dict)
+    uid = meters["meters"][0]["uid"]
+    found = sandbox.authorization(str(authorization["uid"]))
+    assert found is not None
+    found.revoked = clock.now  # revoked at UtilityAPI, its meters still listed here
+
+    response = await utilityapi.post(
+        "/api/v2/meters/historical-collection", json={"meters": [uid]}, headers=AUTH
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "expired_or_revoked"
+
+
+async def test_a_solar_home_reports_net_energy_negative_at_noon(
+    utilityapi: httpx.AsyncClient, clock: Clock
+) -> None:
+    meter = await collected_meter(utilityapi, clock, username="solar")
+    response = await utilityapi.get(
+        "/api/v2/intervals",
+        params={
+            "meters": meter["uid"],
+            "start": "2025-06-01T04:00:00Z",
+            "end": "2025-06-02T04:00:00Z",
+        },
+        headers=AUTH,
+    )
+    [interval] = response.json()["intervals"]
+    readings = interval["readings"]
+    assert len(readings) == 96  # 15-minute readings
+    assert all(
+        r["datapoints"] == [{"type": "net", "unit": "kwh", "value": r["kwh"]}] for r in readings
+    )
+    assert min(r["kwh"] for r in readings) < 0 < max(r["kwh"] for r in readings)

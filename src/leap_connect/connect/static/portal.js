@@ -2,7 +2,7 @@
  * - A Reference ID is checked as it is typed, by the same rules and messages as connect/links.py
  *   (tests/unit/portal/test_ref_id_script.py runs both on the same inputs).
  * - The link builder shows only the chosen flow's utilities.
- * - Copy buttons copy a link.
+ * - Copy buttons copy a link, a new API key or a signing secret.
  * No inline script anywhere: the Content-Security-Policy forbids it.
  */
 (function () {
@@ -68,12 +68,13 @@
     var input = document.getElementById(button.getAttribute("data-copy"));
     var status = document.querySelector('[data-copy-status="' + input.id + '"]');
     function done(text) { if (status) status.textContent = text; }
+    var copied = button.getAttribute("data-copied") || "Link copied.";
     function fallback() {
       input.select();
-      done(document.execCommand("copy") ? "Link copied." : "Select the link and copy it.");
+      done(document.execCommand("copy") ? copied : "Select the text and copy it.");
     }
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(input.value).then(function () { done("Link copied."); }, fallback);
+      navigator.clipboard.writeText(input.value).then(function () { done(copied); }, fallback);
     } else {
       fallback();
     }

@@ -52,7 +52,14 @@ async def link_builder(
     flow = await service.chosen_flow(
         session, caller.organization, flows, request.query_params.get("flow")
     )
-    return render(request, caller, "portal/link_builder.html", _builder_values(flows, flow))
+    # A page may send here filled in (a meter's "renewal link"): the fields start with its values.
+    values = _builder_values(
+        flows,
+        flow,
+        utility_ids=request.query_params.getlist("utility_id"),
+        ref_id=request.query_params.get("ref_id", ""),
+    )
+    return render(request, caller, "portal/link_builder.html", values)
 
 
 @router.post("/connect/links")

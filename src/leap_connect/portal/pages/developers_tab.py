@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -15,13 +16,21 @@ from starlette.datastructures import FormData
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.kit.csrf import checked_form
 from leap_connect.kit.problems import Conflict, ValidationFailed
+from leap_connect.models import ApiKey, WebhookEndpoint
 from leap_connect.organizations import service as organizations_service
 from leap_connect.organizations.service import API_KEY_SCOPES
-from leap_connect.portal import developer_settings, insights
+from leap_connect.portal import activity, developer_settings, insights
 from leap_connect.portal.auth import PortalCaller
 from leap_connect.portal.deps import AdminDep
 from leap_connect.portal.developer_settings import EVENT_TYPES, EndpointInvalid
-from leap_connect.portal.pages.layout import PageRouter, form_text, form_texts, render
+from leap_connect.portal.pages.layout import (
+    PageRouter,
+    confirmation_page,
+    confirmed,
+    form_text,
+    form_texts,
+    render,
+)
 from leap_connect.runtime import Runtime
 from leap_connect.webhooks import service as webhooks_service
 
@@ -80,6 +89,9 @@ async def create_api_key(
     except ValidationFailed as invalid:
         errors = {"scope": str(invalid.detail)}
         return await _render_developers(request, caller, session, {"errors": errors}, status=400)
+    _record(
+        caller, session, "api_key.created", "api_key", issued.api_key.id, after=_key(issued.api_key)
+    )
     return await _render_developers(
         request, caller, session, {"new_token": issued.token, "new_key": issued.api_key}
     )
@@ -89,14 +101,74 @@ async def create_api_key(
 async def revoke_api_key(
     request: Request, api_key_id: str, caller: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    await checked_form(request, caller.csrf_token)
+    form = await checked_form(request, caller.csrf_token)
+    key_id = insights.parse_uuid(api_key_id, "API key")
+    if not confirmed(form):
+        api_key = await developer_settings.get_api_key(session, caller.organization.id, key_id)
+        return confirmation_page(request, caller, "revoke_key", api_key, DEVELOPERS_PATH)
     await developer_settings.revoke_api_key(
-        session,
-        runtime.broadcast,
-        caller.organization.id,
-        insights.parse_uuid(api_key_id, "API key"),
+        session, runtime.broadcast, caller.organization.id, key_id
     )
+    api_key = await developer_settings.get_api_key(session, caller.organization.id, key_id)
+    _record(caller, session, "api_key.revoked", "api_key", key_id, before=_key(api_key))
     return RedirectResponse(DEVELOPERS_PATH, status_code=303)
+
+
+def _key(api_key: ApiKey) -> dict[str, Any]:
+    return {"name": api_key.name, "token_hint": api_key.token_hint, "scopes": api_key.scopes}
+
+
+def _endpoint(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+    }
+
+
+def _record(
+    caller: PortalCaller,
+    session: SessionDep,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    activity.record_portal_change(
+        session,
+        organization_id=caller.organization.id,
+        user_id=caller.user.id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
+
+
+@router.get("/developers/activity")
+async def activity_page(request: Request, caller: AdminDep, session: SessionDep) -> Response:
+    """Who changed which reference, API key or webhook endpoint, and when."""
+    before = _moment(request.query_params.get("before"))
+    found = await activity.activity(session, caller.organization.id, before=before)
+    older_url = (
+        f"{DEVELOPERS_PATH}/activity?" + urlencode({"before": found.older_than.isoformat()})
+        if found.older_than
+        else None
+    )
+    return render(
+        request, caller, "portal/activity.html", {"lines": found.lines, "older_url": older_url}
+    )
+
+
+def _moment(value: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _render_developers(
@@ -150,6 +222,14 @@ async def create_webhook_endpoint(
     except EndpointInvalid as invalid:
         values = {"errors": invalid.errors, "typed_url": url}
         return await _render_developers(request, caller, session, values, status=400)
+    _record(
+        caller,
+        session,
+        "webhook_endpoint.created",
+        "webhook_endpoint",
+        endpoint.id,
+        after=_endpoint(endpoint),
+    )
     return await _render_developers(
         request, caller, session, {"new_secret": secret, "new_endpoint": endpoint}
     )
@@ -178,9 +258,25 @@ async def test_webhook_endpoint(posted: EndpointPostDep, session: SessionDep) ->
 
 
 @router.post("/developers/webhooks/{endpoint_id}/delete")
-async def delete_webhook_endpoint(posted: EndpointPostDep, session: SessionDep) -> Response:
+async def delete_webhook_endpoint(
+    request: Request, posted: EndpointPostDep, session: SessionDep
+) -> Response:
+    endpoint = await _posted_endpoint(posted, session)
+    if not confirmed(posted.form):
+        return confirmation_page(
+            request, posted.caller, "delete_endpoint", endpoint, _endpoint_path(endpoint.id)
+        )
+    before = _endpoint(endpoint)
     await webhooks_service.delete_endpoint(
         session, organization_id=posted.caller.organization.id, endpoint_id=posted.endpoint_id
+    )
+    _record(
+        posted.caller,
+        session,
+        "webhook_endpoint.deleted",
+        "webhook_endpoint",
+        posted.endpoint_id,
+        before=before,
     )
     return RedirectResponse(DEVELOPERS_PATH, status_code=303)
 
@@ -208,8 +304,9 @@ async def edit_webhook_endpoint(
     url = form_text(posted.form, "url").strip()
     event_types = [t for t in EVENT_TYPES if t in form_texts(posted.form, "event_type")]
     enabled = form_text(posted.form, "enabled") == "on"
+    before = _endpoint(await _posted_endpoint(posted, session))
     try:
-        await developer_settings.update_webhook_endpoint(
+        updated = await developer_settings.update_webhook_endpoint(
             session,
             organization_id=posted.caller.organization.id,
             endpoint_id=posted.endpoint_id,
@@ -224,6 +321,16 @@ async def edit_webhook_endpoint(
         return await _render_webhook_endpoint(
             request, posted.caller, session, runtime, posted.endpoint_id, values, status=400
         )
+    if _endpoint(updated) != before:
+        _record(
+            posted.caller,
+            session,
+            "webhook_endpoint.updated",
+            "webhook_endpoint",
+            posted.endpoint_id,
+            before=before,
+            after=_endpoint(updated),
+        )
     return _back_to_endpoint(posted.endpoint_id, done="updated")
 
 
@@ -231,11 +338,24 @@ async def edit_webhook_endpoint(
 async def rotate_webhook_secret(
     request: Request, posted: EndpointPostDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
+    endpoint = await _posted_endpoint(posted, session)
+    if not confirmed(posted.form):
+        return confirmation_page(
+            request, posted.caller, "rotate_secret", endpoint, _endpoint_path(endpoint.id)
+        )
     secret, expires_at = await webhooks_service.rotate_secret(
         session,
         runtime.encryptor,
         organization_id=posted.caller.organization.id,
         endpoint_id=posted.endpoint_id,
+    )
+    _record(
+        posted.caller,
+        session,
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint",
+        posted.endpoint_id,
+        after={"url": endpoint.url},
     )
     values = {"rotated_secret": secret, "rotated_until": expires_at}
     return await _render_webhook_endpoint(
@@ -298,6 +418,12 @@ async def _render_webhook_endpoint(
             **(values or {}),
         },
         status=status,
+    )
+
+
+async def _posted_endpoint(posted: EndpointPost, session: SessionDep) -> WebhookEndpoint:
+    return await webhooks_service.get_endpoint(
+        session, organization_id=posted.caller.organization.id, endpoint_id=posted.endpoint_id
     )
 
 

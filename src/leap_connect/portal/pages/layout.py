@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.datastructures import FormData
 
 from leap_connect.kit.templating import templates
 from leap_connect.kit.text import text_problem
+from leap_connect.models import utc_now
+from leap_connect.portal import wording
 from leap_connect.portal.auth import PortalCaller
 from leap_connect.portal.deps import require_admin
 
@@ -92,6 +94,7 @@ def render(
             "tabs": [t for t in TABS if caller.is_admin or not t.admin_only],
             "current_tab": current,
             "csrf_token": caller.csrf_token,
+            "words": wording,
             **(values or {}),
         },
         status_code=status,
@@ -111,3 +114,34 @@ def form_text(form: FormData, name: str) -> str:
 
 def form_texts(form: FormData, name: str) -> list[str]:
     return [value for value in form.getlist(name) if isinstance(value, str)]
+
+
+def csv_download(rows: AsyncIterator[str], name: str) -> StreamingResponse:
+    """A CSV file sent as it is written, named for what it holds and today's date."""
+    filename = f"{name}-{utc_now().date().isoformat()}.csv"
+    return StreamingResponse(
+        rows,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def confirmed(form: FormData) -> bool:
+    """Whether the admin confirmed a destructive action, in the panel beside its button or on the
+    confirmation page (`portal/_confirm.html`)."""
+    return form_text(form, "confirmed") == "yes"
+
+
+def confirmation_page(
+    request: Request, caller: PortalCaller, action: str, subject: object, cancel_url: str
+) -> HTMLResponse:
+    """The page that asks again, naming what stops working: where a form came unconfirmed."""
+    return render(
+        request,
+        caller,
+        "portal/confirm.html",
+        {"action": action, "subject": subject, "cancel_url": cancel_url},
+    )

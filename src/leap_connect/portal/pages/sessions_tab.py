@@ -5,13 +5,20 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
-from leap_connect.connect import statuses
+from leap_connect.connect import lifecycle, statuses
 from leap_connect.deps import RuntimeDep, SessionDep
-from leap_connect.portal import insights, service
-from leap_connect.portal.deps import PortalCallerDep
-from leap_connect.portal.pages.layout import PageRouter, render
+from leap_connect.kit.csrf import checked_form
+from leap_connect.portal import activity, exports, insights, service
+from leap_connect.portal.deps import AdminDep, PortalCallerDep
+from leap_connect.portal.pages.layout import (
+    PageRouter,
+    confirmation_page,
+    confirmed,
+    csv_download,
+    render,
+)
 
 router = PageRouter()
 
@@ -58,12 +65,32 @@ async def sessions_tab(
             "statuses": insights.SESSION_STATUSES,
             "connect_sessions": page.connect_sessions,
             "next_url": next_url,
+            "export_url": "/portal/sessions.csv?"
+            + urlencode({k: v for k, v in values.items() if v}),
             "flows": flows,
+            "flow_titles": {f.url_friendly_title: f.title for f in flows},
             "funnel": funnel,
             "chart_width": insights.CHART_WIDTH,
             "bar_height": insights.BAR_HEIGHT,
         },
     )
+
+
+@router.get("/sessions.csv")
+async def sessions_export(
+    request: Request, caller: PortalCallerDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The sessions the filter on screen lists, all of them, as a CSV file."""
+    _, filters = insights.session_filters(request.query_params)
+    flows = await service.list_flows(session, caller.organization)
+    rows = exports.sessions_csv(
+        runtime.sessionmaker,
+        organization_id=caller.organization.id,
+        filters=filters,
+        flow_titles={f.url_friendly_title: f.title for f in flows},
+        secret_key=runtime.secret_key,
+    )
+    return csv_download(rows, "sessions")
 
 
 @router.get("/sessions/{connect_session_id}")
@@ -80,9 +107,53 @@ async def session_page(
         connect_session_id=insights.parse_uuid(connect_session_id, "connect session"),
     )
     timeline = await insights.session_timeline(session, caller.organization.id, connect_session)
+    flows = await service.list_flows(session, caller.organization)
+    flow_title = next(
+        (f.title for f in flows if f.url_friendly_title == connect_session.flow),
+        connect_session.flow,
+    )
     return render(
         request,
         caller,
         "portal/session.html",
-        {"connect_session": connect_session, "timeline": timeline},
+        {"connect_session": connect_session, "timeline": timeline, "flow_title": flow_title},
     )
+
+
+@router.post("/authorizations/{authorization_id}/revoke")
+async def revoke_authorization(
+    request: Request,
+    authorization_id: str,
+    caller: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Revoke a customer's grant at the utility and here, after saying what stops."""
+    form = await checked_form(request, caller.csrf_token)
+    parsed = insights.parse_uuid(authorization_id, "authorization")
+    if not confirmed(form):
+        authorization = await lifecycle.authorization_of_organization(
+            session, organization_id=caller.organization.id, authorization_id=parsed
+        )
+        cancel_url = f"/portal/sessions/{authorization.connect_session_id}"
+        return confirmation_page(request, caller, "revoke_authorization", authorization, cancel_url)
+    revocation = await lifecycle.revoke_for_partner(
+        session,
+        organization_id=caller.organization.id,
+        authorization_id=parsed,
+        connectors=runtime.connectors,
+        encryptor=runtime.encryptor,
+    )
+    activity.record_portal_change(
+        session,
+        organization_id=caller.organization.id,
+        user_id=caller.user.id,
+        action="authorization.revoked",
+        object_type="authorization",
+        object_id=parsed,
+        after={
+            "status": revocation.authorization.status,
+            "utility_id": revocation.authorization.utility_id,
+        },
+    )
+    return RedirectResponse(f"/portal/sessions/{revocation.connect_session.id}", status_code=303)
