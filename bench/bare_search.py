@@ -54,9 +54,11 @@ def meter(row: asyncpg.Record, references: list[str]) -> dict[str, Any]:
             "utility_id": row["utility_id"],
             "utility_name": UTILITIES_BY_ID[row["utility_id"]].short_name,
             "electric_service_account_number": row["electric_service_account_number"],
+            "customer_account_number": row["customer_account_number"],
             "utility_meter_serial_number": row["utility_meter_serial_number"],
             "service_point_id": row["service_point_id"],
             "tariff": row["tariff"],
+            "service_class": row["service_class"],
         },
         "customer": {
             name: row[name]
@@ -84,6 +86,7 @@ def meter(row: asyncpg.Record, references: list[str]) -> dict[str, Any]:
             "scope": row["scope_granted"],
         },
         "is_archived": row["is_archived"],
+        "data_status": row["data_status"] or "READY",
         "audit": {
             "created_by": row["created_by"],
             "created_at": row["created_at"],
