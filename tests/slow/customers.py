@@ -211,8 +211,9 @@ def assert_accounted_for(
 
 
 def authorized_again(customers: Customers, record: CustomerJourney) -> bool:
-    """Whether the same utility customer finished another journey, whose grant replaces this."""
+    """Whether the same utility customer came back from the utility in another journey: a grant
+    that replaces this one (recorded at once, or by the worker when a 503 interrupted it)."""
     return any(
-        other is not record and other.completed and other.username == record.username
+        other is not record and other.username == record.username and other.reached("callback")
         for other in customers.journeys
     )
