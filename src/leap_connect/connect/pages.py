@@ -24,7 +24,13 @@ from leap_connect.connect.link_opens import count_link_open
 from leap_connect.connect.link_targets import link_target_cache
 from leap_connect.connect.links import customer_link_problem
 from leap_connect.connect.progress import journey_steps
-from leap_connect.connect.service import BadLink, CustomerFormInvalid, JourneyRefused, Landing
+from leap_connect.connect.service import (
+    BadLink,
+    CustomerFormInvalid,
+    JourneyRefused,
+    Landing,
+    LinkTarget,
+)
 from leap_connect.deps import RuntimeDep, SessionDep
 from leap_connect.esign import service as esign
 from leap_connect.kit.colours import brand_palette
@@ -218,6 +224,21 @@ register_url_convertor("flow_name", FlowNameConvertor())
 LANDING_PATH = "/{org_name:partner_name}/{url_friendly_title:flow_name}"
 
 
+def _landing_or_bad_link_page(request: Request, target: LinkTarget) -> Landing | Response:
+    """The landing page the link asks for, or the page saying the link is broken."""
+    requested_values = request.query_params.getlist("requestedUtilities")
+    try:
+        return service.landing_for(
+            target,
+            requested_values=requested_values,
+            ref_values=request.query_params.getlist("refId"),
+        )
+    except BadLink:
+        return _bad_link_page(
+            request, target.organization, target.flow.utility_ids, requested_values
+        )
+
+
 @landing_router.get(LANDING_PATH)
 @landing_router.get(LANDING_PATH + "/")
 @any_link_router.get("/{org_name}/{url_friendly_title}")
@@ -227,17 +248,9 @@ async def landing_page(
 ) -> Response:
     # From memory for a few seconds (link_targets.py): showing the page reads and writes nothing.
     target = await link_target_cache(runtime).get(org_name, url_friendly_title)
-    requested_values = request.query_params.getlist("requestedUtilities")
-    try:
-        landing = service.landing_for(
-            target,
-            requested_values=requested_values,
-            ref_values=request.query_params.getlist("refId"),
-        )
-    except BadLink:
-        return _bad_link_page(
-            request, target.organization, target.flow.utility_ids, requested_values
-        )
+    landing = _landing_or_bad_link_page(request, target)
+    if isinstance(landing, Response):
+        return landing
     browser, is_new = ensure_browser_id(request, development=runtime.settings.is_development)
     count_link_open(  # in memory, saved within seconds
         runtime,
@@ -269,17 +282,9 @@ async def landing_submit(
     target = await service.find_link_target(
         session, org_name=org_name, url_friendly_title=url_friendly_title
     )
-    requested_values = request.query_params.getlist("requestedUtilities")
-    try:
-        landing = service.landing_for(
-            target,
-            requested_values=requested_values,
-            ref_values=request.query_params.getlist("refId"),
-        )
-    except BadLink:
-        return _bad_link_page(
-            request, target.organization, target.flow.utility_ids, requested_values
-        )
+    landing = _landing_or_bad_link_page(request, target)
+    if isinstance(landing, Response):
+        return landing
     values = {key: str(value) for key, value in form.items() if isinstance(value, str)}
     utility_id = values.get("utility_id", "").strip().lower()
     offered = {utility.utility_id for utility in landing.available_utilities}
